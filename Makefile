@@ -1,0 +1,70 @@
+SHELL := /bin/sh
+
+# Compose command: `docker compose` (v2 plugin, or the docker-offline shim) when it
+# answers, else the standalone `docker-compose`. Override with `make COMPOSE=...`.
+COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; \
+	elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; \
+	else echo "docker compose"; fi)
+COMPOSE_FILE ?= docker-compose-dev.yaml
+# Used only when $(COMPOSE_FILE) does not exist yet, or by `make compose`.
+CLIENTS ?= 5
+# Seconds `docker-compose-down` lets the containers shut down after SIGTERM.
+GRACE ?= 10
+
+default: build
+
+all: build docker-image
+
+deps: node_modules
+node_modules: package.json package-lock.json
+	npm ci
+	@touch node_modules
+.PHONY: deps
+
+build: node_modules
+	npm run build
+.PHONY: build
+
+test: node_modules
+	npm test
+.PHONY: test
+
+# Docker end-to-end suite (builds the images once, runs every scenario, ~5 min).
+test-e2e:
+	./scripts/e2e.sh
+.PHONY: test-e2e
+
+# The legacy builder leaves every intermediate stage behind as a dangling image; run
+# `docker image prune -f` from time to time (not here: those images are the build
+# cache that makes the next build fast).
+docker-image:
+	docker build -f ./server/Dockerfile -t "server:latest" .
+	docker build -f ./client/Dockerfile -t "client:latest" .
+.PHONY: docker-image
+
+# Writes $(COMPOSE_FILE) for $(CLIENTS) clients; CLIENT_MODE=echo|bet|batch (default batch).
+compose:
+	./generar-compose.sh $(COMPOSE_FILE) $(CLIENTS)
+.PHONY: compose
+
+# Created only when missing: docker-compose-up never overwrites a file you generated.
+$(COMPOSE_FILE):
+	./generar-compose.sh $@ $(CLIENTS)
+
+docker-compose-up: docker-image $(COMPOSE_FILE)
+	$(COMPOSE) -f $(COMPOSE_FILE) up -d
+.PHONY: docker-compose-up
+
+docker-compose-down:
+	$(COMPOSE) -f $(COMPOSE_FILE) stop -t $(GRACE)
+	$(COMPOSE) -f $(COMPOSE_FILE) down
+.PHONY: docker-compose-down
+
+docker-compose-logs:
+	$(COMPOSE) -f $(COMPOSE_FILE) logs -f
+.PHONY: docker-compose-logs
+
+# Health check of a running server (Part 1, ex. 3).
+validate-echo:
+	sh ./validar-echo-server.sh
+.PHONY: validate-echo
