@@ -1,0 +1,348 @@
+// One agency connection speaking the binary protocol. Frames are decoded as bytes arrive; each
+// request gets exactly one reply (WINNERS may span several frames), always in request order:
+// replies wait in `queue` until every earlier one is ready (a BATCH ack waits for its fsync).
+// Backpressure both ways: reading pauses while the socket cannot take more replies or while too
+// many requests are unanswered, so a client that never reads cannot make the server buffer.
+
+import type { Socket } from "node:net";
+import { todayKey, validateBetFields } from "../../shared/src/bet.js";
+import { ErrorCode, type ErrorCodeValue, type Fault, errorName, isFault } from "../../shared/src/errors.js";
+import type { Logger } from "../../shared/src/log.js";
+import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
+import { type Frame, MsgType } from "../../shared/src/protocol/frame.js";
+import {
+  type BatchView,
+  decodeBatch,
+  decodeDone,
+  decodeHello,
+  decodeWinnersRequest,
+  encodeAck,
+  encodeFaultReply,
+  encodeNotReady,
+  encodeWelcome,
+  encodeWinners,
+} from "../../shared/src/protocol/messages.js";
+import type { Lottery } from "./lottery.js";
+import { encodeBetRow, maxRowSize } from "./storage.js";
+
+export interface SessionLimits {
+  idleTimeoutMs: number;
+  helloTimeoutMs: number;
+  /** Unanswered requests after which reading pauses. */
+  maxInFlight: number;
+}
+
+interface Slot {
+  frames: Buffer[] | null; // null: not ready yet
+  close: boolean; // close the connection after sending
+}
+
+export class AgencySession {
+  private readonly decoder = new FrameDecoder();
+  private agency = 0;
+  private agencyPrefix: Buffer = Buffer.alloc(0);
+  private queue: Slot[] = [];
+  private queueHead = 0;
+  private closed = false;
+  private waitingForDraw = false;
+  private pausedBy = new Set<"inflight" | "drain">();
+  private cancelDraw: (() => void) | null = null;
+  private readonly helloTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ip: string,
+    private readonly lottery: Lottery,
+    private readonly log: Logger,
+    private readonly limits: SessionLimits,
+    private readonly onFatal: (err: Error) => void,
+  ) {
+    socket.setTimeout(limits.idleTimeoutMs);
+    socket.on("timeout", () => this.onTimeout());
+    socket.on("drain", () => this.resume("drain"));
+    this.helloTimer = setTimeout(() => {
+      if (this.agency === 0) this.fail(ErrorCode.IDLE_TIMEOUT, "no HELLO in time");
+    }, limits.helloTimeoutMs);
+    this.helloTimer.unref();
+  }
+
+  get label(): string {
+    return this.agency ? `agency ${this.agency}` : "unidentified";
+  }
+
+  get agencyId(): number {
+    return this.agency;
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.decoder.push(chunk);
+    for (;;) {
+      const f = this.decoder.next();
+      if (f === null) break;
+      if (isFault(f)) {
+        this.fail(f.code, f.reason);
+        return;
+      }
+      this.handle(f as Frame);
+      if (this.closed) return;
+    }
+  }
+
+  onEnd(): void {
+    const f = this.decoder.end();
+    if (f && !this.closed) {
+      this.log.warn("receive_message", "fail", { ip: this.ip, code: errorName(f.code), reason: f.reason });
+    }
+  }
+
+  onClose(): void {
+    this.closed = true;
+    clearTimeout(this.helloTimer);
+    this.cancelDraw?.();
+    if (this.agency) this.lottery.unbind(this.agency, this);
+  }
+
+  /** Another connection identified as our agency: this one is stale. */
+  replaced(): void {
+    this.fail(ErrorCode.REPLACED, "a newer connection of this agency took over");
+  }
+
+  private handle(f: Frame): void {
+    switch (f.type) {
+      case MsgType.HELLO:
+        return this.onHello(f);
+      case MsgType.BET:
+      case MsgType.BATCH:
+        return this.onBatch(f);
+      case MsgType.DONE:
+        return this.onDone(f);
+      case MsgType.WINNERS_REQUEST:
+        return this.onWinnersRequest(f);
+      default:
+        return this.fail(ErrorCode.UNKNOWN_TYPE, `unexpected message type ${f.type}`, f.seq);
+    }
+  }
+
+  private onHello(f: Frame): void {
+    const h = decodeHello(f.payload);
+    if (isFault(h)) return this.fail(h.code, h.reason, f.seq);
+    if (this.agency !== 0) return this.fail(ErrorCode.ALREADY_IDENTIFIED, "HELLO sent twice", f.seq);
+    const denied = this.lottery.authenticate(h.agency, h.secret);
+    if (denied) return this.fail(denied.code, denied.reason, f.seq);
+    this.agency = h.agency;
+    this.agencyPrefix = Buffer.from(`${h.agency},`, "latin1");
+    clearTimeout(this.helloTimer);
+    const slot = this.reserve();
+    this.lottery.bind(h.agency, this).then(
+      (committed) => {
+        this.log.debug("agency_connected", "success", { ip: this.ip, agency: h.agency, committed });
+        this.ready(slot, [encodeWelcome(f.seq, { committed, state: this.lottery.state(h.agency) })]);
+      },
+      (err: unknown) => this.onFatal(err as Error),
+    );
+  }
+
+  private requireAgency(seq: number): boolean {
+    if (this.agency !== 0) return true;
+    this.fail(ErrorCode.NOT_IDENTIFIED, "HELLO must come first", seq);
+    return false;
+  }
+
+  private onBatch(f: Frame): void {
+    if (!this.requireAgency(f.seq)) return;
+    const view = decodeBatch(f.payload);
+    const single = f.type === MsgType.BET;
+    if (isFault(view)) {
+      const count = f.payload.length >= 6 ? f.payload.readUInt16BE(4) : 0;
+      return this.rejectBatch(f.seq, view, count, -1);
+    }
+    if (single && view.count !== 1) {
+      return this.fail(ErrorCode.MALFORMED, "BET must carry exactly one bet", f.seq);
+    }
+    // Validate every bet and encode the rows straight into the store's segment; on any bad bet
+    // nothing is kept (the segment position is not advanced).
+    const bytes = maxRowSize(f.payload.length) + view.count * maxRowSize(0);
+    const { buf, start } = this.lottery.store.alloc.reserve(bytes);
+    let pos = start;
+    const today = todayKey();
+    const numbers: number[] = [];
+    for (let b = 0; b < view.count; b++) {
+      const n = validateBetFields(view.buf, view.starts, view.ends, b * 5, today);
+      if (typeof n !== "number") return this.rejectBatch(f.seq, n, view.count, b);
+      if (single) numbers.push(n);
+      pos = encodeBetRow(buf, pos, this.agencyPrefix, view.buf, view.starts, view.ends, b * 5, n);
+    }
+    const claimed = this.lottery.claim(this.agency, view.first, view.count);
+    if (claimed) return this.rejectBatch(f.seq, claimed, view.count, -1);
+    const rows = this.lottery.store.alloc.take(pos);
+    const slot = this.reserve();
+    const count = view.count;
+    const total = view.first + count;
+    const singleDoc = single ? this.field(view, 2) : "";
+    this.lottery.store.append(rows).then(
+      () => {
+        if (single) {
+          this.log.info("apuesta_almacenada", "success", { dni: singleDoc, numero: numbers[0]! });
+        } else {
+          this.log.info("apuesta_recibida", "success", { cantidad: count });
+        }
+        this.ready(slot, [encodeAck(f.seq, total)]);
+      },
+      (err: unknown) => this.onFatal(err as Error),
+    );
+  }
+
+  private field(view: BatchView, f: number): string {
+    return view.buf.toString("utf8", view.starts[f], view.ends[f]);
+  }
+
+  private rejectBatch(seq: number, fault: Fault, count: number, index: number): void {
+    this.log.info("apuesta_recibida", "fail", {
+      cantidad: count,
+      agency: this.agency,
+      code: errorName(fault.code),
+      ...(index >= 0 ? { bet_index: index } : {}),
+      reason: fault.reason,
+    });
+    const slot = this.reserve();
+    this.ready(slot, [
+      encodeFaultReply(MsgType.REJECT, seq, fault.code, fault.reason, index >= 0 ? index : 0xffff),
+    ]);
+  }
+
+  private onDone(f: Frame): void {
+    if (!this.requireAgency(f.seq)) return;
+    const total = decodeDone(f.payload);
+    if (isFault(total)) return this.fail(total.code, total.reason, f.seq);
+    const slot = this.reserve();
+    this.lottery.finish(this.agency, total).then(
+      (denied) => {
+        if (denied) {
+          this.log.warn("agency_done", "fail", { agency: this.agency, code: errorName(denied.code) });
+          this.ready(slot, [encodeFaultReply(MsgType.REJECT, f.seq, denied.code, denied.reason)]);
+        } else {
+          this.ready(slot, [encodeAck(f.seq, total)]);
+        }
+      },
+      (err: unknown) => this.onFatal(err as Error),
+    );
+  }
+
+  private onWinnersRequest(f: Frame): void {
+    if (!this.requireAgency(f.seq)) return;
+    const req = decodeWinnersRequest(f.payload);
+    if (isFault(req)) return this.fail(req.code, req.reason, f.seq);
+    const slot = this.reserve();
+    const agency = this.agency;
+    const answer = () => {
+      const w = this.lottery.winnersOf(agency)!;
+      this.log.debug("consulta_ganadores", "success", { agency, cant_ganadores: w.length });
+      this.ready(slot, encodeWinners(f.seq, w));
+    };
+    if (this.lottery.drawn) return answer();
+    if (!req.wait) return this.ready(slot, [encodeNotReady(f.seq)]);
+    // Held until the draw: no polling. The idle timeout does not apply while we owe a reply.
+    this.waitingForDraw = true;
+    this.cancelDraw = this.lottery.onDraw(() => {
+      this.waitingForDraw = false;
+      this.cancelDraw = null;
+      answer();
+    });
+  }
+
+  // ---- reply queue
+
+  private reserve(): Slot {
+    const slot: Slot = { frames: null, close: false };
+    this.queue.push(slot);
+    if (this.queue.length - this.queueHead >= this.limits.maxInFlight) this.pause("inflight");
+    return slot;
+  }
+
+  private ready(slot: Slot, frames: Buffer[], close = false): void {
+    slot.frames = frames;
+    slot.close = close;
+    this.flushQueue();
+  }
+
+  private flushQueue(): void {
+    if (this.closed) return;
+    let wrote = false;
+    let ok = true;
+    while (this.queueHead < this.queue.length) {
+      const slot = this.queue[this.queueHead]!;
+      if (slot.frames === null) break;
+      if (!wrote) {
+        this.socket.cork();
+        wrote = true;
+      }
+      for (const fr of slot.frames) ok = this.socket.write(fr);
+      this.queueHead++;
+      if (slot.close) {
+        this.socket.uncork();
+        this.closeGracefully();
+        return;
+      }
+    }
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+    if (wrote) this.socket.uncork();
+    if (!ok) this.pause("drain");
+    if (this.queue.length - this.queueHead < this.limits.maxInFlight) this.resume("inflight");
+  }
+
+  private pause(reason: "inflight" | "drain"): void {
+    this.pausedBy.add(reason);
+    this.socket.pause();
+  }
+
+  private resume(reason: "inflight" | "drain"): void {
+    if (!this.pausedBy.delete(reason)) return;
+    if (this.pausedBy.size === 0 && !this.closed) this.socket.resume();
+  }
+
+  private onTimeout(): void {
+    if (this.closed) return;
+    if (this.socket.writableNeedDrain) {
+      this.log.warn("connection", "fail", { ip: this.ip, code: "SLOW_READER", who: this.label });
+      this.socket.destroy();
+      return;
+    }
+    if (this.waitingForDraw || this.queue.length > this.queueHead) return; // we owe a reply
+    this.fail(ErrorCode.IDLE_TIMEOUT, "connection idle for too long");
+  }
+
+  /** Protocol violation or condition that ends the connection: ERROR frame, one log line, close. */
+  fail(code: ErrorCodeValue, reason: string, seq = 0): void {
+    if (this.closed) return;
+    const level = code === ErrorCode.REPLACED || code === ErrorCode.SHUTTING_DOWN ? "INFO" : "WARNING";
+    this.log.log(level, "connection", code === ErrorCode.SHUTTING_DOWN ? "success" : "fail", {
+      ip: this.ip,
+      who: this.label,
+      code: errorName(code),
+      reason,
+    });
+    this.closed = true;
+    this.cancelDraw?.();
+    if (this.agency) this.lottery.unbind(this.agency, this);
+    // Unanswered requests are abandoned: the agency resumes from its committed position.
+    this.socket.end(encodeFaultReply(MsgType.ERROR, seq, code, reason));
+    this.socket.resume(); // let the close complete even if reading was paused
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  private closeGracefully(): void {
+    this.closed = true;
+    this.socket.end();
+  }
+
+  /** Shutdown: stop reading, answer what is ready, tell the agency, close. */
+  shutdown(): void {
+    if (this.closed) return;
+    this.flushQueue();
+    this.fail(ErrorCode.SHUTTING_DOWN, "server shutting down");
+  }
+}

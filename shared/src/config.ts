@@ -1,0 +1,208 @@
+// Configuration: a file (INI for the server, YAML for the agency, as in the course) with
+// environment variables of the documented names taking precedence. Loading is a pure function of
+// (file text, env) so it is unit-tested without touching the process.
+
+import { readFileSync } from "node:fs";
+import { parse as parseIni } from "ini";
+import { parse as parseYaml } from "yaml";
+import { formatDuration, parseDuration } from "./duration.js";
+import { QuinielaError } from "./errors.js";
+import { type Level, parseLevel } from "./log.js";
+
+export type Env = Record<string, string | undefined>;
+
+function bad(message: string): never {
+  throw new QuinielaError("BAD_CONFIG", message);
+}
+
+function intIn(name: string, raw: string | number | undefined, min: number, max: number): number {
+  const text = String(raw ?? "").trim();
+  if (!/^-?\d+$/.test(text)) bad(`${name} must be an integer, got "${raw}"`);
+  const n = Number(text);
+  if (n < min || n > max) bad(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function durationMs(name: string, raw: string | number | undefined): number {
+  const ms = parseDuration(String(raw ?? ""));
+  if (ms === null || ms < 0) bad(`${name} must be a duration like 5s or 100ms, got "${raw}"`);
+  return ms;
+}
+
+function level(name: string, raw: string | undefined): { level: Level; text: string } {
+  const text = String(raw ?? "").trim();
+  const l = parseLevel(text);
+  if (!l) bad(`${name} must be a log level (DEBUG, INFO, WARNING, ERROR), got "${raw}"`);
+  return { level: l, text };
+}
+
+/** Reads a config file; a missing file is fine unless the user named it explicitly. */
+export function readConfigText(path: string, explicit: boolean): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" && !explicit) return "";
+    bad(`cannot read config file ${path}: ${code ?? String(err)}`);
+  }
+}
+
+// ---------------------------------------------------------------- server (config.ini)
+
+export type SyncMode = "fdatasync" | "fsync" | "none";
+
+export interface ServerConfig {
+  port: number;
+  ip: string;
+  listenBacklog: number;
+  loggingLevel: Level;
+  loggingLevelText: string;
+  agencies: number;
+  storagePath: string;
+  sync: SyncMode;
+  idleTimeoutMs: number;
+  helloTimeoutMs: number;
+  maxConnections: number;
+  /** Per-agency secrets (empty: identification is by agency number alone). */
+  secrets: Map<number, string>;
+}
+
+function parseSecrets(raw: string | undefined): Map<number, string> {
+  const out = new Map<number, string>();
+  const text = (raw ?? "").trim();
+  if (text === "") return out;
+  for (const part of text.split(",")) {
+    const m = /^\s*(\d+)\s*[:=]\s*(\S+)\s*$/.exec(part);
+    if (!m) bad(`AGENCY_SECRETS must look like "1:secret1,2:secret2", got "${part}"`);
+    out.set(Number(m[1]), m[2]!);
+  }
+  return out;
+}
+
+export function loadServerConfig(iniText: string, env: Env): ServerConfig {
+  const parsed = parseIni(iniText) as Record<string, unknown>;
+  // configparser semantics: keys are case-insensitive; [DEFAULT] (or no section) holds them.
+  const file = new Map<string, string>();
+  const take = (obj: unknown) => {
+    if (obj && typeof obj === "object") {
+      for (const [k, v] of Object.entries(obj)) {
+        if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") {
+          file.set(k.toUpperCase(), String(v).trim());
+        }
+      }
+    }
+  };
+  take(parsed);
+  for (const [k, v] of Object.entries(parsed)) if (k.toUpperCase() === "DEFAULT") take(v);
+  const get = (key: string, dflt: string): string => {
+    const e = env[key];
+    if (e !== undefined && e !== "") return e;
+    return file.get(key) ?? dflt;
+  };
+  const lvl = level("LOGGING_LEVEL", get("LOGGING_LEVEL", "INFO"));
+  const sync = get("STORAGE_SYNC", "fdatasync").toLowerCase();
+  if (sync !== "fdatasync" && sync !== "fsync" && sync !== "none") {
+    bad(`STORAGE_SYNC must be fdatasync, fsync or none, got "${sync}"`);
+  }
+  return {
+    port: intIn("SERVER_PORT", get("SERVER_PORT", "12345"), 0, 65535),
+    ip: get("SERVER_IP", "0.0.0.0"),
+    listenBacklog: intIn("SERVER_LISTEN_BACKLOG", get("SERVER_LISTEN_BACKLOG", "5"), 0, 65535),
+    loggingLevel: lvl.level,
+    loggingLevelText: lvl.text,
+    agencies: intIn("AGENCIES", get("AGENCIES", "5"), 0, 65535),
+    storagePath: get("STORAGE_FILEPATH", "./bets.csv"),
+    sync,
+    idleTimeoutMs: durationMs("IDLE_TIMEOUT", get("IDLE_TIMEOUT", "60s")),
+    helloTimeoutMs: durationMs("HELLO_TIMEOUT", get("HELLO_TIMEOUT", "10s")),
+    maxConnections: intIn("MAX_CONNECTIONS", get("MAX_CONNECTIONS", "1024"), 1, 1_000_000),
+    secrets: parseSecrets(get("AGENCY_SECRETS", "")),
+  };
+}
+
+// ---------------------------------------------------------------- agency (config.yaml)
+
+export type ClientMode = "echo" | "bet" | "batch";
+
+export interface ClientConfig {
+  id: number;
+  serverAddress: string;
+  host: string;
+  port: number;
+  loopAmount: number;
+  loopPeriodMs: number;
+  loopPeriodText: string;
+  logLevel: Level;
+  logLevelText: string;
+  batchMaxAmount: number;
+  /** Batches sent and not yet acknowledged, at most. */
+  window: number;
+  mode: ClientMode;
+  dataFile: string;
+  secret: string;
+  /** How long to keep retrying while the server is unreachable. */
+  retryBudgetMs: number;
+}
+
+function lookup(doc: unknown, path: string): unknown {
+  let cur: unknown = doc;
+  for (const key of path.split(".")) {
+    if (!cur || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+export function splitAddress(address: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address.trim());
+  if (!m || m[1] === "") bad(`server address must be host:port, got "${address}"`);
+  return { host: m[1]!, port: intIn("server port", m[2], 1, 65535) };
+}
+
+export function loadClientConfig(yamlText: string, env: Env): ClientConfig {
+  let doc: unknown;
+  try {
+    doc = yamlText.trim() === "" ? {} : parseYaml(yamlText);
+  } catch (err) {
+    bad(`config.yaml is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+  }
+  const get = (envKey: string, path: string, dflt: string): string => {
+    const e = env[envKey];
+    if (e !== undefined && e !== "") return e;
+    const v = lookup(doc, path);
+    if (v === undefined || v === null) return dflt;
+    if (typeof v === "object") bad(`${path} must be a scalar`);
+    return String(v);
+  };
+  const serverAddress = get("CLI_SERVER_ADDRESS", "server.address", "localhost:12345");
+  const { host, port } = splitAddress(serverAddress);
+  const loopPeriodMs = durationMs("loop.period", get("CLI_LOOP_PERIOD", "loop.period", "5s"));
+  const lvl = level("log.level", get("CLI_LOG_LEVEL", "log.level", "INFO"));
+  const mode = get("CLI_MODE", "mode", "batch").toLowerCase();
+  if (mode !== "echo" && mode !== "bet" && mode !== "batch") {
+    bad(`CLI_MODE must be echo, bet or batch, got "${mode}"`);
+  }
+  const id = intIn("CLI_ID", get("CLI_ID", "id", "1"), 1, 0xffffffff);
+  return {
+    id,
+    serverAddress,
+    host,
+    port,
+    loopAmount: intIn("loop.amount", get("CLI_LOOP_AMOUNT", "loop.amount", "5"), 0, 1e9),
+    loopPeriodMs,
+    loopPeriodText: formatDuration(loopPeriodMs),
+    logLevel: lvl.level,
+    logLevelText: lvl.text,
+    batchMaxAmount: intIn(
+      "batch.maxAmount",
+      get("CLI_BATCH_MAXAMOUNT", "batch.maxAmount", "100"),
+      1,
+      65535,
+    ),
+    window: intIn("batch.window", get("CLI_BATCH_WINDOW", "batch.window", "32"), 1, 1024),
+    mode,
+    dataFile: get("CLI_DATA_FILE", "data.file", `./.data/agency-${id}.csv`),
+    secret: get("CLI_SECRET", "secret", ""),
+    retryBudgetMs: durationMs("retry budget", get("CLI_RETRY_BUDGET", "server.retryBudget", "60s")),
+  };
+}
