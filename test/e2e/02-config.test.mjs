@@ -1,0 +1,107 @@
+// Case 2 — configuration by volume (course test_ej2): different client and server
+// configs, same images; the logged `action: config` values follow the mounted files.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import {
+  allExited,
+  composeDown,
+  composeUp,
+  exitCode,
+  failures,
+  followLogs,
+  generateCompose,
+  run,
+  setUpSuite,
+  show,
+  skipUnlessDocker,
+  tearDownSuite,
+  writeClientConfig,
+  writeServerConfig,
+} from "./lib/harness.mjs";
+
+const CLIENT_A = { loopAmount: 5, loopPeriod: "100ms", logLevel: "DEBUG" };
+const CLIENT_B = { loopAmount: 2, loopPeriod: "250ms", logLevel: "INFO" };
+const SERVER_A = { listenBacklog: 8, loggingLevel: "DEBUG" };
+const SERVER_B = { listenBacklog: 16, loggingLevel: "INFO" };
+// Not in the course's tests: another port in both files (the address follows too).
+const SERVER_C = { port: 23456, loggingLevel: "DEBUG" };
+const CLIENT_C = { address: "server:23456", loopAmount: 2, loopPeriod: "10ms" };
+
+const LEVEL = /^\S+ \S+ (\w+)\s/; // `YYYY-MM-DD HH:MM:SS LEVEL    …` after the prefix
+
+/** Log level of a raw compose log line (`server    | 2026-… DEBUG    action: …`). */
+function levelOf(line) {
+  const bar = line.indexOf("|");
+  const m = LEVEL.exec(line.slice(bar + 1).trimStart());
+  return m ? m[1] : null;
+}
+
+const imageIds = () =>
+  run("docker", ["image", "inspect", "-f", "{{.Id}}", "server:latest", "client:latest"]).stdout;
+
+async function configRun(name, { client = {}, server = {} }) {
+  writeServerConfig(server);
+  writeClientConfig(client);
+  generateCompose(1, "echo");
+  composeUp();
+  try {
+    const serverLogsConfig = (server.loggingLevel ?? "INFO") === "DEBUG";
+    const { messages, lines } = await followLogs(`case2-${name}`, (m) => {
+      const serverDone =
+        !serverLogsConfig || m.some((x) => x.source === "server" && x.action === "config");
+      return serverDone && allExited(m, ["client1"]);
+    });
+    assert.deepEqual(failures(messages), [], show(failures(messages)));
+
+    const clientConfig = messages.filter((m) => m.source === "client1" && m.action === "config");
+    assert.equal(clientConfig.length, 1, "client1 logs its config once");
+    const c = clientConfig[0].fields;
+    assert.equal(c.client_id, "1");
+    assert.equal(c.server_address, client.address ?? "server:12345");
+    assert.equal(c.loop_amount, String(client.loopAmount ?? 3));
+    assert.equal(c.loop_period, client.loopPeriod ?? "50ms");
+    assert.equal(c.log_level, client.logLevel ?? "INFO");
+
+    const serverConfig = messages.filter((m) => m.source === "server" && m.action === "config");
+    if (serverLogsConfig) assert.equal(serverConfig.length, 1, "server logs its config (DEBUG)");
+    for (const m of serverConfig) {
+      assert.equal(m.fields.port, String(server.port ?? 12345));
+      assert.equal(m.fields.listen_backlog, String(server.listenBacklog ?? 5));
+      assert.equal(m.fields.logging_level, server.loggingLevel ?? "INFO");
+    }
+
+    // The levels in the files are honoured: nothing below INFO when INFO is configured.
+    const serverLevels = lines.filter((l) => l.startsWith("server ")).map(levelOf);
+    const clientLevels = lines.filter((l) => l.startsWith("client1 ")).map(levelOf);
+    if ((server.loggingLevel ?? "INFO") === "INFO") {
+      assert.ok(!serverLevels.includes("DEBUG"), "server at INFO logs no DEBUG line");
+    }
+    if ((client.logLevel ?? "INFO") === "INFO") {
+      assert.ok(!clientLevels.includes("DEBUG"), "client at INFO logs no DEBUG line");
+    }
+
+    const echoes = messages.filter((m) => m.source === "client1" && m.action === "receive_message");
+    assert.equal(echoes.length, client.loopAmount ?? 3, "loop.amount from the file is used");
+    assert.equal(exitCode("client1"), 0);
+  } finally {
+    composeDown();
+  }
+}
+
+describe("case 2: configuration by volume, no rebuild", { skip: skipUnlessDocker() }, () => {
+  let ids;
+  before(() => {
+    setUpSuite();
+    ids = imageIds();
+  });
+  after(tearDownSuite);
+
+  test("client config A (5 × 100ms, DEBUG)", () => configRun("client-A", { client: CLIENT_A }));
+  test("client config B (2 × 250ms, INFO)", () => configRun("client-B", { client: CLIENT_B }));
+  test("server config A (backlog 8, DEBUG)", () => configRun("server-A", { server: SERVER_A }));
+  test("server config B (backlog 16, INFO)", () => configRun("server-B", { server: SERVER_B }));
+  test("another port in both files (23456)", () =>
+    configRun("port-C", { server: SERVER_C, client: CLIENT_C }));
+  test("the images were not rebuilt", () => assert.equal(imageIds(), ids));
+});

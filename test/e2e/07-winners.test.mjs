@@ -1,0 +1,62 @@
+// Case 7 — 3 and 5 batch agencies with known winners (course test_ej7): the draw
+// (`sorteo`) happens once, after every bet was received; each agency's
+// `cant_ganadores` is its own number of winners; every client exits 0.
+
+import { after, before, describe, test } from "node:test";
+import {
+  allExited,
+  clientNames,
+  composeDown,
+  composeUp,
+  followLogs,
+  generateCompose,
+  setUpSuite,
+  skipUnlessDocker,
+  tearDownSuite,
+  writeAgencyFile,
+  writeClientConfig,
+  writeServerConfig,
+} from "./lib/harness.mjs";
+import { agencyRows, checkLottery } from "./lib/lottery.mjs";
+
+async function lotteryRun(name, agencies) {
+  writeServerConfig({ loggingLevel: "DEBUG" });
+  writeClientConfig({ loopAmount: 500, loopPeriod: "150ms" });
+  generateCompose(agencies.length);
+  for (const [i, { rows, winners }] of agencies.entries()) {
+    writeAgencyFile(i + 1, agencyRows(rows, winners));
+  }
+  composeUp();
+  try {
+    const names = clientNames(agencies.length);
+    const { messages } = await followLogs(name, (m) => allExited(m, names));
+    checkLottery(
+      messages,
+      agencies.map((a) => a.winners.length),
+      agencies.reduce((a, b) => a + b.rows, 0),
+    );
+  } finally {
+    composeDown();
+  }
+}
+
+describe("case 7: batch agencies and the draw", { skip: skipUnlessDocker() }, () => {
+  before(setUpSuite);
+  after(tearDownSuite);
+
+  test("3 agencies × 100 bets, winners 2, 1, 0", () =>
+    lotteryRun("case7-3-agencies", [
+      { rows: 100, winners: [0, 99] },
+      { rows: 100, winners: [50] },
+      { rows: 100, winners: [] },
+    ]));
+
+  test("5 agencies × 60 bets, winners 1, 2, 3, 4, 5", () =>
+    lotteryRun("case7-5-agencies", [
+      { rows: 60, winners: [1] },
+      { rows: 60, winners: [1, 2] },
+      { rows: 60, winners: [1, 2, 3] },
+      { rows: 60, winners: [1, 2, 3, 4] },
+      { rows: 60, winners: [1, 2, 3, 4, 5] },
+    ]));
+});

@@ -1,0 +1,479 @@
+// Shared machinery of the Docker end-to-end suite (test/e2e/*.test.mjs).
+//
+// The flow follows the course's black-box tests: write client/config.yaml and
+// server/config.ini, run generar-compose.sh, `docker compose up -d`, read
+// `docker compose logs -f` line by line, parse the `action: … | result: …` lines and
+// the `<container> exited with code N` lines, then stop and `down`. The files those
+// steps overwrite (the two configs, .data/ and docker-compose-dev.yaml) are backed up
+// before a test file runs and restored after it, also on Ctrl-C.
+//
+// Docker unusable: with CI=true the suite fails loudly; otherwise it is skipped with
+// the reason. Images are built once per `scripts/e2e.sh` run (it sets E2E_IMAGES=ready);
+// a test file run on its own builds them itself (the layer cache keeps that fast).
+
+import { spawn, spawnSync } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+export const COMPOSE_FILE = "docker-compose-dev.yaml";
+export const MOCK_COMPOSE_FILE = join(ROOT, "test/e2e/mocks/docker-compose-mock.yaml");
+export const RESULTS_DIR = join(ROOT, "results/e2e");
+export const IMAGES = ["server:latest", "client:latest"];
+export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
+
+const SECOND = 1000;
+/** Hang guard for one compose run (not a performance bound). */
+export const RUN_TIMEOUT = Number(process.env.E2E_RUN_TIMEOUT_S ?? 180) * SECOND;
+
+// ---------------------------------------------------------------------------------
+// Processes
+
+/** Runs a command synchronously in the repo root; returns { status, stdout, stderr }. */
+export function run(cmd, args, { env, input, timeout = 300 * SECOND, cwd = ROOT } = {}) {
+  const r = spawnSync(cmd, args, {
+    cwd,
+    env: { ...process.env, ...env },
+    input,
+    timeout,
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return {
+    status: r.error ? -1 : r.status,
+    stdout: r.stdout ?? "",
+    stderr: (r.stderr ?? "") + (r.error ? `\n${r.error.message}` : ""),
+  };
+}
+
+/** Like run(), but throws with the command's output when it exits non-zero. */
+export function check(cmd, args, opts) {
+  const r = run(cmd, args, opts);
+  if (r.status !== 0) {
+    throw new Error(
+      `\`${[cmd, ...args].join(" ")}\` exited with ${r.status}\n${r.stdout}\n${r.stderr}`.trim(),
+    );
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------------------------
+// Docker availability and images
+
+let dockerState;
+/** { ok: true } or { ok: false, reason } — cached. */
+export function dockerStatus() {
+  if (dockerState) return dockerState;
+  const info = run("docker", ["info", "--format", "{{.ServerVersion}}"], { timeout: 30 * SECOND });
+  if (info.status !== 0) {
+    dockerState = { ok: false, reason: `\`docker info\` failed: ${info.stderr.trim()}` };
+    return dockerState;
+  }
+  const compose = run("docker", ["compose", "version"], { timeout: 30 * SECOND });
+  if (compose.status !== 0) {
+    dockerState = {
+      ok: false,
+      reason: `\`docker compose version\` failed (no Compose v2 plugin or docker-offline shim): ${compose.stderr.trim()}`,
+    };
+    return dockerState;
+  }
+  dockerState = { ok: true, compose: compose.stdout.trim() };
+  return dockerState;
+}
+
+/**
+ * Value for the `skip` option of a describe(): false when Docker works, a message
+ * when it does not. Under CI=true an unusable Docker throws instead, so the file fails.
+ */
+export function skipUnlessDocker() {
+  const s = dockerStatus();
+  if (s.ok) return false;
+  const msg = `Docker is not usable: ${s.reason}`;
+  if (IN_CI) {
+    throw new Error(
+      `${msg}\nCI=true: the Docker end-to-end suite must run. Run ../shared/docker-offline/setup.`,
+    );
+  }
+  return `${msg} (skipped; with CI=true this is a failure)`;
+}
+
+function imageExists(tag) {
+  return run("docker", ["image", "inspect", tag], { timeout: 30 * SECOND }).status === 0;
+}
+
+/** Builds server:latest and client:latest, unless scripts/e2e.sh already did in this run. */
+export function ensureImages() {
+  if (process.env.E2E_IMAGES === "ready" && IMAGES.every(imageExists)) return;
+  for (const [file, tag] of [
+    ["./server/Dockerfile", "server:latest"],
+    ["./client/Dockerfile", "client:latest"],
+  ]) {
+    check("docker", ["build", "-q", "-f", file, "-t", tag, "."], { timeout: 900 * SECOND });
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Files the tests overwrite: backup / restore
+
+const BACKED_UP = ["server/config.ini", "client/config.yaml", ".data", COMPOSE_FILE];
+let backupDir = null;
+
+function restoreNow() {
+  if (!backupDir) return;
+  for (const rel of BACKED_UP) {
+    const target = join(ROOT, rel);
+    const saved = join(backupDir, rel);
+    rmSync(target, { recursive: true, force: true });
+    if (existsSync(saved)) {
+      mkdirSync(dirname(target), { recursive: true });
+      cpSync(saved, target, { recursive: true, preserveTimestamps: true });
+    }
+  }
+  rmSync(backupDir, { recursive: true, force: true });
+  backupDir = null;
+}
+
+function onSignal(signal) {
+  try {
+    composeDown();
+  } finally {
+    restoreNow();
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  }
+}
+
+export function backupFiles() {
+  if (backupDir) return;
+  backupDir = mkdtempSync(join(tmpdir(), "tp0-e2e-backup-"));
+  for (const rel of BACKED_UP) {
+    const source = join(ROOT, rel);
+    if (existsSync(source)) {
+      mkdirSync(dirname(join(backupDir, rel)), { recursive: true });
+      cpSync(source, join(backupDir, rel), { recursive: true, preserveTimestamps: true });
+    }
+  }
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  process.once("exit", restoreNow);
+}
+
+export function restoreFiles() {
+  process.removeListener("SIGINT", onSignal);
+  process.removeListener("SIGTERM", onSignal);
+  process.removeListener("exit", restoreNow);
+  restoreNow();
+}
+
+/** before() hook of every e2e file: back up, build images, remove leftovers. */
+export function setUpSuite() {
+  backupFiles();
+  ensureImages();
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  cleanUpContainers();
+}
+
+/** after() hook of every e2e file. */
+export function tearDownSuite() {
+  try {
+    cleanUpContainers();
+  } finally {
+    restoreFiles();
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Configuration, data and compose generation (same formats the course writes)
+
+export function writeServerConfig({
+  port = 12345,
+  ip = "server",
+  listenBacklog = 5,
+  loggingLevel = "INFO",
+} = {}) {
+  // Like the course's tests: exactly the four keys, no trailing newline.
+  writeFileSync(
+    join(ROOT, "server/config.ini"),
+    `[DEFAULT]\nSERVER_PORT = ${port}\nSERVER_IP = ${ip}\nSERVER_LISTEN_BACKLOG = ${listenBacklog}\nLOGGING_LEVEL = ${loggingLevel}`,
+  );
+}
+
+export function writeClientConfig({
+  address = "server:12345",
+  loopAmount = 3,
+  loopPeriod = "50ms",
+  logLevel = "INFO",
+  maxAmount = 10,
+} = {}) {
+  writeFileSync(
+    join(ROOT, "client/config.yaml"),
+    `server:\n  address: "${address}"\nloop:\n  amount: ${loopAmount}\n  period: "${loopPeriod}"\nlog:\n  level: "${logLevel}"\nbatch:\n  maxAmount: ${maxAmount}\n`,
+  );
+}
+
+/** Writes .data/agency-{agency}.csv from an array of row strings (LF line endings). */
+export function writeAgencyFile(agency, rows) {
+  mkdirSync(join(ROOT, ".data"), { recursive: true });
+  writeFileSync(join(ROOT, `.data/agency-${agency}.csv`), rows.map((r) => `${r}\n`).join(""));
+}
+
+/** `sh generar-compose.sh docker-compose-dev.yaml N`, with CLIENT_MODE when given. */
+export function generateCompose(clients, mode) {
+  const env = mode ? { CLIENT_MODE: mode } : { CLIENT_MODE: "" };
+  check("sh", ["generar-compose.sh", COMPOSE_FILE, String(clients)], { env });
+}
+
+// ---------------------------------------------------------------------------------
+// Compose
+
+export function compose(args, opts) {
+  return run("docker", ["compose", "-f", COMPOSE_FILE, ...args], opts);
+}
+
+export function composeUp() {
+  const r = compose(["up", "-d"], { timeout: 120 * SECOND });
+  if (r.status !== 0) throw new Error(`docker compose up -d failed:\n${r.stdout}\n${r.stderr}`);
+}
+
+/** Stops (SIGTERM, `grace` seconds) and removes the project's containers and network. */
+export function composeDown(grace = 10) {
+  if (!existsSync(join(ROOT, COMPOSE_FILE))) return;
+  compose(["stop", "-t", String(grace)], { timeout: (grace + 60) * SECOND });
+  compose(["down", "--remove-orphans", "-t", "1"], { timeout: 120 * SECOND });
+}
+
+/**
+ * Removes whatever a previous (possibly interrupted) run left in project tp0: the
+ * generated project, the mock servers, and stray containers called server/clientN.
+ */
+export function cleanUpContainers() {
+  composeDown(1);
+  run("docker", [
+    "compose",
+    "-f",
+    MOCK_COMPOSE_FILE,
+    "--profile",
+    "echo",
+    "--profile",
+    "garble",
+    "--profile",
+    "mute",
+    "down",
+    "-t",
+    "1",
+  ]);
+  const stray = run("docker", ["ps", "-aq", "--filter", "label=com.docker.compose.project=tp0"]);
+  const ids = stray.stdout.split(/\s+/).filter(Boolean);
+  if (ids.length > 0) run("docker", ["rm", "-f", ...ids]);
+  run("docker", ["network", "rm", "tp0_testing_net"]);
+}
+
+/** Exit code of a container (null while running or when it does not exist). */
+export function exitCode(container) {
+  const r = run("docker", ["inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", container]);
+  if (r.status !== 0) return null;
+  const [running, code] = r.stdout.trim().split(" ");
+  return running === "true" ? null : Number(code);
+}
+
+/** Stops one container with `docker stop -t grace` (SIGTERM, then SIGKILL). */
+export function dockerStop(container, grace = 10) {
+  return check("docker", ["stop", "-t", String(grace), container], {
+    timeout: (grace + 60) * SECOND,
+  });
+}
+
+// ---------------------------------------------------------------------------------
+// Log parsing (the course's line_parser semantics, stricter)
+
+export const RESULTS = new Set(["success", "fail", "in_progress"]);
+const EXIT_MARK = " exited with code ";
+// biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+/**
+ * Parses one line of `docker compose logs` output.
+ * - `client1    | 2026-… INFO     action: x | result: success | k: v` →
+ *   { source: "client1", action: "x", result: "success", fields: { k: "v" }, line }
+ * - `client1 exited with code 0` → { source: "client1", action: "exit", code: 0,
+ *   result: "success" | "fail", fields: {}, line }
+ * - anything else → null.
+ * Throws, like the course's parser, on a line with `action:` that it cannot split into
+ * `source | action | result | key: value …`, or on an unknown result.
+ */
+export function parseLine(rawLine) {
+  const line = rawLine.replace(ANSI, "").trimEnd();
+  if (line.includes("action:")) {
+    const parts = line.split("|");
+    if (parts.length < 3) throw new Error(`log line without source|action|result: ${line}`);
+    const [source, action, result, ...details] = parts;
+    const msg = {
+      source: source.trim(),
+      action: action.split(":").at(-1).trim(),
+      result: result.split(":").at(-1).trim(),
+      fields: {},
+      line,
+    };
+    if (!RESULTS.has(msg.result)) throw new Error(`unknown result "${msg.result}" in: ${line}`);
+    for (const detail of details) {
+      const colon = detail.lastIndexOf(":");
+      if (colon < 0) throw new Error(`detail without a colon ("${detail}") in: ${line}`);
+      const key = detail.slice(0, colon).trim();
+      if (["source", "action", "result"].includes(key)) {
+        throw new Error(`reserved detail name "${key}" in: ${line}`);
+      }
+      // The course's parser keeps what follows the LAST colon; our values are compared
+      // the same way, so a value containing ':' shows up here as it would there.
+      msg.fields[key] = detail.slice(colon + 1).trim();
+    }
+    return msg;
+  }
+  const exit = line.lastIndexOf(EXIT_MARK);
+  if (exit >= 0) {
+    const code = Number(line.slice(exit + EXIT_MARK.length).trim());
+    return {
+      source: line.slice(0, exit).trim(),
+      action: "exit",
+      code,
+      result: code === 0 ? "success" : "fail",
+      fields: {},
+      line,
+    };
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------
+// Following `docker compose logs -f`
+
+/**
+ * Follows the project's logs until `done(messages)` returns true after a parsed line,
+ * or the hang guard fires. Returns { messages, lines }. Every raw line is also written
+ * to results/e2e/<name>.log. Fails on a line the parser rejects.
+ */
+export async function followLogs(name, done, { timeout = RUN_TIMEOUT, onMessage } = {}) {
+  const child = spawn("docker", ["compose", "-f", COMPOSE_FILE, "logs", "-f"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines = [];
+  const messages = [];
+  const logFile = join(RESULTS_DIR, `${name.replace(/[^\w.-]+/g, "_")}.log`);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const flush = () => writeFileSync(logFile, lines.map((l) => `${l}\n`).join(""));
+
+  let timer;
+  const guard = new Promise((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`hang guard: no end condition after ${timeout / SECOND}s`)),
+      timeout,
+    );
+  });
+  const stderr = [];
+  child.stderr.on("data", (d) => stderr.push(d.toString()));
+  const closed = new Promise((res) => child.on("close", res));
+
+  const reader = (async () => {
+    const rl = createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY });
+    for await (const raw of rl) {
+      lines.push(raw);
+      const msg = parseLine(raw);
+      if (!msg) continue;
+      messages.push(msg);
+      if (onMessage) await onMessage(msg, messages);
+      if (done(messages)) return;
+    }
+    throw new Error(
+      `\`docker compose logs -f\` ended before the end condition\n${stderr.join("")}`,
+    );
+  })();
+
+  try {
+    await Promise.race([reader, guard]);
+    return { messages, lines };
+  } catch (err) {
+    err.message += `\n--- last log lines (full log: ${logFile}) ---\n${lines.slice(-60).join("\n")}`;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    child.kill("SIGTERM");
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 5 * SECOND))]);
+    if (child.exitCode === null) child.kill("SIGKILL");
+    flush();
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Helpers over parsed messages
+
+export const clientName = (i) => `client${i}`;
+export const clientNames = (n) => Array.from({ length: n }, (_, i) => clientName(i + 1));
+
+export function exitsOf(messages) {
+  const m = new Map();
+  for (const msg of messages) if (msg.action === "exit") m.set(msg.source, msg.code);
+  return m;
+}
+
+/** True when every named container has an `exited with code` line. */
+export function allExited(messages, names) {
+  const exits = exitsOf(messages);
+  return names.every((n) => exits.has(n));
+}
+
+export function failures(messages) {
+  return messages.filter((m) => m.action !== "exit" && m.result === "fail");
+}
+
+/** Human-readable list of lines, for assertion messages. */
+export function show(messages) {
+  return messages.map((m) => m.line).join("\n");
+}
+
+/** Number of CSV records in text written by the server (quoted fields may hold newlines). */
+export function csvRecords(text) {
+  const records = [];
+  let field = "";
+  let row = [];
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else quoted = false;
+      } else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") {
+      row.push(field);
+      field = "";
+    } else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field);
+      records.push(row);
+      row = [];
+      field = "";
+    } else field += c;
+  }
+  if (field !== "" || row.length > 0) {
+    row.push(field);
+    records.push(row);
+  }
+  return records;
+}
+
+export function readRepoFile(rel) {
+  return readFileSync(join(ROOT, rel), "utf8");
+}
