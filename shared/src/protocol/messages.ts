@@ -213,9 +213,13 @@ export function decodeBatch(p: Buffer): BatchView | Fault {
  * copied once into a staging area; `build()` lays out the frame.
  */
 export class BatchBuilder {
-  private readonly data = Buffer.allocUnsafe(MAX_PAYLOAD);
+  /** Staging area of field bytes; the last added bet is data[lastStarts[f]..lastEnds[f]). */
+  readonly data = Buffer.allocUnsafe(MAX_PAYLOAD);
+  readonly lastStarts = new Int32Array(FIELD_COUNT);
+  readonly lastEnds = new Int32Array(FIELD_COUNT);
   private lengths = new Uint8Array(FIELD_COUNT * 512);
   private dataLen = 0;
+  private lastBetStart = 0;
   count = 0;
 
   /** Frame size if one more bet with `fieldBytes` bytes of fields were added. */
@@ -245,15 +249,25 @@ export class BatchBuilder {
       grown.set(this.lengths);
       this.lengths = grown;
     }
+    this.lastBetStart = this.dataLen;
     for (let f = 0; f < FIELD_COUNT; f++) {
       const src = bufs[base + f]!;
       const s = starts[base + f]!;
       const e = ends[base + f]!;
       this.lengths[this.count * FIELD_COUNT + f] = e - s;
+      this.lastStarts[f] = this.dataLen;
       for (let i = s; i < e; i++) this.data[this.dataLen++] = src[i]!;
+      this.lastEnds[f] = this.dataLen;
     }
     this.count++;
     return true;
+  }
+
+  /** Removes the bet added last (it failed validation). */
+  undo(): void {
+    if (this.count === 0) return;
+    this.count--;
+    this.dataLen = this.lastBetStart;
   }
 
   /** Adds a bet given as strings (bet mode, tests). */

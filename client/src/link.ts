@@ -1,0 +1,162 @@
+// The agency's side of one protocol connection: frames out with backpressure, frames in through
+// the shared decoder, replies matched to requests in order (the server answers in request order).
+
+import { type Socket, createConnection } from "node:net";
+import { ErrorCode, type Fault, errorName, fault, isFault } from "../../shared/src/errors.js";
+import { waitDrain } from "../../shared/src/net.js";
+import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
+import { FLAG_MORE, type Frame, MsgType } from "../../shared/src/protocol/frame.js";
+import { decodeFaultReply } from "../../shared/src/protocol/messages.js";
+
+/** Why a link stopped: the server said so (fault from an ERROR frame) or the transport broke. */
+export class LinkError extends Error {
+  constructor(
+    readonly kind: "server_error" | "transport" | "protocol",
+    readonly fault: Fault | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = "LinkError";
+  }
+}
+
+interface Pending {
+  seq: number;
+  frames: Frame[];
+  resolve: (frames: Frame[]) => void;
+  reject: (err: LinkError) => void;
+}
+
+export class Link {
+  private readonly decoder = new FrameDecoder();
+  private readonly pending: Pending[] = [];
+  private head = 0;
+  private seq = 0;
+  private broken: LinkError | null = null;
+  private closedPromise: Promise<void>;
+
+  private constructor(readonly socket: Socket) {
+    socket.on("data", (c: Buffer) => this.onData(c));
+    socket.on("error", (err: NodeJS.ErrnoException) =>
+      this.breakWith(new LinkError("transport", null, err.code ?? err.message)),
+    );
+    this.closedPromise = new Promise((resolve) => {
+      socket.on("close", () => {
+        const f = this.decoder.end();
+        this.breakWith(
+          new LinkError("transport", f, f ? f.reason : "connection closed by the server"),
+        );
+        resolve();
+      });
+    });
+  }
+
+  /** Connects once; rejects with the socket error (callers retry). */
+  static connect(host: string, port: number, timeoutMs = 5000): Promise<Link> {
+    return new Promise((resolve, reject) => {
+      const socket = createConnection({ host, port, noDelay: true, keepAlive: true });
+      const timer = setTimeout(() => {
+        socket.destroy(new Error("ETIMEDOUT"));
+      }, timeoutMs);
+      const onError = (err: Error) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      socket.once("error", onError);
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        socket.off("error", onError);
+        resolve(new Link(socket));
+      });
+    });
+  }
+
+  nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0;
+    return this.seq;
+  }
+
+  get inFlight(): number {
+    return this.pending.length - this.head;
+  }
+
+  /**
+   * Sends one request frame (built with seq `seq`) and returns the reply frames. Resolves after
+   * the write was accepted by the socket; use `drained()` to respect backpressure.
+   */
+  request(seq: number, frame: Buffer): Promise<Frame[]> {
+    if (this.broken) return Promise.reject(this.broken);
+    const p = new Promise<Frame[]>((resolve, reject) => {
+      this.pending.push({ seq, frames: [], resolve, reject });
+    });
+    this.socket.write(frame);
+    return p;
+  }
+
+  /** Resolves when the socket can take more (or is gone). */
+  drained(): Promise<void> {
+    return waitDrain(this.socket);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.decoder.push(chunk);
+    for (;;) {
+      const f = this.decoder.next();
+      if (f === null) return;
+      if (isFault(f)) {
+        this.breakWith(new LinkError("protocol", f, `bad frame from server: ${f.reason}`));
+        this.socket.destroy();
+        return;
+      }
+      const fr = f as Frame;
+      if (fr.type === MsgType.ERROR) {
+        const r = decodeFaultReply(fr.payload);
+        const ft = isFault(r) ? r : fault(r.code as Fault["code"], r.reason);
+        this.breakWith(
+          new LinkError("server_error", ft, `server error ${errorName(ft.code)}: ${ft.reason}`),
+        );
+        this.socket.destroy();
+        return;
+      }
+      const p = this.pending[this.head];
+      if (!p || p.seq !== fr.seq) {
+        this.breakWith(
+          new LinkError("protocol", fault(ErrorCode.MALFORMED, "unexpected reply"), "reply out of order"),
+        );
+        this.socket.destroy();
+        return;
+      }
+      // copy: the payload may be a view of a socket chunk we do not keep
+      p.frames.push({ ...fr, payload: Buffer.from(fr.payload) });
+      if (fr.flags & FLAG_MORE) continue;
+      this.head++;
+      if (this.head > 256 && this.head * 2 > this.pending.length) {
+        this.pending.splice(0, this.head);
+        this.head = 0;
+      }
+      p.resolve(p.frames);
+    }
+  }
+
+  private breakWith(err: LinkError): void {
+    if (this.broken) return;
+    this.broken = err;
+    for (let i = this.head; i < this.pending.length; i++) this.pending[i]!.reject(err);
+    this.pending.length = 0;
+    this.head = 0;
+  }
+
+  /** Closes the connection (half-close first so the server sees a clean end). */
+  async close(): Promise<void> {
+    if (!this.socket.destroyed) {
+      this.socket.end();
+      const t = setTimeout(() => this.socket.destroy(), 1000);
+      await this.closedPromise;
+      clearTimeout(t);
+    }
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
