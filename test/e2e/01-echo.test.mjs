@@ -27,8 +27,14 @@ async function echoRun(clients, amount) {
   composeUp();
   try {
     const names = clientNames(clients);
-    const { messages } = await followLogs(`case1-echo-${clients}x${amount}`, (m) =>
-      allExited(m, names),
+    const expectedAtServer = names.length * amount;
+    const { messages } = await followLogs(
+      `case1-echo-${clients}x${amount}`,
+      (m) =>
+        allExited(m, names) &&
+        m.filter((x) => x.source === "server" && x.action === "receive_message").length >=
+          expectedAtServer,
+      { settled: (m) => allExited(m, names) },
     );
     assert.deepEqual(failures(messages), [], `no operation may fail:\n${show(failures(messages))}`);
     assert.ok(

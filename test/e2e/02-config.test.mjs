@@ -47,11 +47,15 @@ async function configRun(name, { client = {}, server = {} }) {
   composeUp();
   try {
     const serverLogsConfig = (server.loggingLevel ?? "INFO") === "DEBUG";
-    const { messages, lines } = await followLogs(`case2-${name}`, (m) => {
-      const serverDone =
-        !serverLogsConfig || m.some((x) => x.source === "server" && x.action === "config");
-      return serverDone && allExited(m, ["client1"]);
-    });
+    const { messages, lines } = await followLogs(
+      `case2-${name}`,
+      (m) => {
+        const serverDone =
+          !serverLogsConfig || m.some((x) => x.source === "server" && x.action === "config");
+        return serverDone && allExited(m, ["client1"]);
+      },
+      { settled: (m) => allExited(m, ["client1"]) },
+    );
     assert.deepEqual(failures(messages), [], show(failures(messages)));
 
     const clientConfig = messages.filter((m) => m.source === "client1" && m.action === "config");

@@ -49,7 +49,14 @@ async function betRun(clients) {
   composeUp();
   try {
     const names = clientNames(clients);
-    const { messages } = await followLogs(`case5-bet-${clients}`, (m) => allExited(m, names));
+    const { messages } = await followLogs(
+      `case5-bet-${clients}`,
+      (m) =>
+        allExited(m, names) &&
+        m.filter((x) => x.source === "server" && x.action === "apuesta_almacenada").length >=
+          clients,
+      { settled: (m) => allExited(m, names) },
+    );
     assert.deepEqual(failures(messages), [], show(failures(messages)));
 
     const stored = messages.filter(

@@ -17,7 +17,7 @@ import {
   writeClientConfig,
   writeServerConfig,
 } from "./lib/harness.mjs";
-import { agencyRows, checkLottery } from "./lib/lottery.mjs";
+import { agencyRows, checkLottery, lotteryDone } from "./lib/lottery.mjs";
 
 async function lotteryRun(name, agencies) {
   writeServerConfig({ loggingLevel: "DEBUG" });
@@ -29,11 +29,14 @@ async function lotteryRun(name, agencies) {
   composeUp();
   try {
     const names = clientNames(agencies.length);
-    const { messages } = await followLogs(name, (m) => allExited(m, names));
+    const total = agencies.reduce((a, b) => a + b.rows, 0);
+    const { messages } = await followLogs(name, (m) => lotteryDone(m, names, total), {
+      settled: (m) => allExited(m, names),
+    });
     checkLottery(
       messages,
       agencies.map((a) => a.winners.length),
-      agencies.reduce((a, b) => a + b.rows, 0),
+      total,
     );
   } finally {
     composeDown();

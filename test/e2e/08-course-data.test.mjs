@@ -24,7 +24,7 @@ import {
   writeClientConfig,
   writeServerConfig,
 } from "./lib/harness.mjs";
-import { checkLottery } from "./lib/lottery.mjs";
+import { checkLottery, lotteryDone } from "./lib/lottery.mjs";
 
 const DATA = join(ROOT, "../shared/data");
 const AGENCIES = 5;
@@ -56,10 +56,11 @@ describe("case 8: 5 agencies with the course's data", { skip }, () => {
     composeUp();
     try {
       const started = Date.now();
+      const names = clientNames(AGENCIES);
       const { messages } = await followLogs(
         "case8-course-data",
-        (m) => allExited(m, clientNames(AGENCIES)),
-        { timeout: 600_000 },
+        (m) => lotteryDone(m, names, TOTAL),
+        { timeout: 600_000, settled: (m) => allExited(m, names) },
       );
       const seconds = (Date.now() - started) / 1000;
       checkLottery(messages, WINNERS, TOTAL);

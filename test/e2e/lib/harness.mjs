@@ -326,14 +326,15 @@ export function parseLine(rawLine) {
     };
     if (!RESULTS.has(msg.result)) throw new Error(`unknown result "${msg.result}" in: ${line}`);
     for (const detail of details) {
-      const colon = detail.lastIndexOf(":");
+      // Keys never hold a colon, values may (`server_address: server:12345`), so the key
+      // ends at the first colon. (The course's parser splits at the last one; it never
+      // reads a value that holds a colon.)
+      const colon = detail.indexOf(":");
       if (colon < 0) throw new Error(`detail without a colon ("${detail}") in: ${line}`);
       const key = detail.slice(0, colon).trim();
-      if (["source", "action", "result"].includes(key)) {
-        throw new Error(`reserved detail name "${key}" in: ${line}`);
+      if (key === "" || ["source", "action", "result"].includes(key)) {
+        throw new Error(`invalid detail name "${key}" in: ${line}`);
       }
-      // The course's parser keeps what follows the LAST colon; our values are compared
-      // the same way, so a value containing ':' shows up here as it would there.
       msg.fields[key] = detail.slice(colon + 1).trim();
     }
     return msg;
@@ -360,8 +361,18 @@ export function parseLine(rawLine) {
  * Follows the project's logs until `done(messages)` returns true after a parsed line,
  * or the hang guard fires. Returns { messages, lines }. Every raw line is also written
  * to results/e2e/<name>.log. Fails on a line the parser rejects.
+ *
+ * `docker compose logs -f` interleaves containers in no guaranteed order (a client's
+ * exit line may come before the server lines written earlier), so `done` should name
+ * every line the test needs. `settled(messages)` (e.g. "all clients exited") starts a
+ * shorter guard: if `done` is still false `settleMs` later, the messages are returned
+ * as they are and the test's assertions say precisely what is missing.
  */
-export async function followLogs(name, done, { timeout = RUN_TIMEOUT, onMessage } = {}) {
+export async function followLogs(
+  name,
+  done,
+  { timeout = RUN_TIMEOUT, settled, settleMs = 30 * SECOND, onMessage } = {},
+) {
   const child = spawn("docker", ["compose", "-f", COMPOSE_FILE, "logs", "-f"], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
@@ -383,6 +394,11 @@ export async function followLogs(name, done, { timeout = RUN_TIMEOUT, onMessage 
   child.stderr.on("data", (d) => stderr.push(d.toString()));
   const closed = new Promise((res) => child.on("close", res));
 
+  let settleTimer;
+  let settleResolve;
+  const settledPromise = new Promise((res) => {
+    settleResolve = res;
+  });
   const reader = (async () => {
     const rl = createInterface({ input: child.stdout, crlfDelay: Number.POSITIVE_INFINITY });
     for await (const raw of rl) {
@@ -392,20 +408,27 @@ export async function followLogs(name, done, { timeout = RUN_TIMEOUT, onMessage 
       messages.push(msg);
       if (onMessage) await onMessage(msg, messages);
       if (done(messages)) return;
+      if (settled && !settleTimer && settled(messages)) {
+        settleTimer = setTimeout(settleResolve, settleMs);
+      }
     }
     throw new Error(
       `\`docker compose logs -f\` ended before the end condition\n${stderr.join("")}`,
     );
   })();
+  // The race below may end first (hang guard, settle); the reader then fails when the
+  // child is killed, which is expected and must not surface as an unhandled rejection.
+  reader.catch(() => {});
 
   try {
-    await Promise.race([reader, guard]);
+    await Promise.race([reader, guard, settledPromise]);
     return { messages, lines };
   } catch (err) {
     err.message += `\n--- last log lines (full log: ${logFile}) ---\n${lines.slice(-60).join("\n")}`;
     throw err;
   } finally {
     clearTimeout(timer);
+    clearTimeout(settleTimer);
     child.kill("SIGTERM");
     await Promise.race([closed, new Promise((r) => setTimeout(r, 5 * SECOND))]);
     if (child.exitCode === null) child.kill("SIGKILL");
@@ -429,6 +452,15 @@ export function exitsOf(messages) {
 export function allExited(messages, names) {
   const exits = exitsOf(messages);
   return names.every((n) => exits.has(n));
+}
+
+/** Sum of the `cantidad` of the server's successful apuesta_recibida lines. */
+export function betsReceived(messages) {
+  return messages
+    .filter(
+      (m) => m.source === "server" && m.action === "apuesta_recibida" && m.result === "success",
+    )
+    .reduce((sum, m) => sum + Number(m.fields.cantidad), 0);
 }
 
 export function failures(messages) {

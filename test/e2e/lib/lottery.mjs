@@ -2,7 +2,15 @@
 // winners, and the checks of a whole run (bets received, one draw, winners per agency).
 
 import assert from "node:assert/strict";
-import { clientNames, exitCode, exitsOf, failures, show } from "./harness.mjs";
+import {
+  allExited,
+  betsReceived,
+  clientNames,
+  exitCode,
+  exitsOf,
+  failures,
+  show,
+} from "./harness.mjs";
 
 const WINNING_NUMBER = 7574;
 
@@ -47,4 +55,13 @@ export function checkLottery(messages, expected, totalBets) {
     assert.equal(exitCode(name), 0, `${name}: State.ExitCode`);
   }
   assert.ok(!exits.has("server"), "the server keeps running");
+}
+
+/** End condition of a lottery run: every client exited, every bet received, the draw logged. */
+export function lotteryDone(messages, names, totalBets) {
+  return (
+    allExited(messages, names) &&
+    betsReceived(messages) >= totalBets &&
+    messages.some((m) => m.source === "server" && m.action === "sorteo")
+  );
 }
