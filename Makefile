@@ -15,9 +15,11 @@ default: build
 
 all: build docker-image
 
+# `npm ci` installs exactly the lock file; where the registry lacks other platforms'
+# optional packages npm refuses the lock, and `npm install` (same lock) is used instead.
 deps: node_modules
 node_modules: package.json package-lock.json
-	npm ci
+	npm ci || { echo "npm ci refused the lock file; using npm install" >&2; npm install; }
 	@touch node_modules
 .PHONY: deps
 
