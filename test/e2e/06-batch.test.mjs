@@ -28,11 +28,20 @@ import {
 const plainRows = (n) =>
   Array.from({ length: n }, (_, i) => `A,B,${String(i).padStart(8, "0")},2000-01-01,${i}`);
 
-async function batchRun(rows, maxAmount, { exactBatches = true } = {}) {
+// CSV-hostile names (quoted as Python's csv module writes them): separators of the log
+// format and of CSV, a quote, a newline inside a field, accents.
+const HOSTILE = [
+  '"Ana, María",Fornerón,00000001,1990-01-31,1',
+  '"O""Brien",Álvarez,00000002,1985-12-01,7574',
+  '"a|b:c;d",Núñez,00000003,2000-02-29,42',
+  '"Line\nBreak","Sur name",00000004,1970-06-15,9999',
+  'José,"Peña ""el ñandú""",00000005,1999-03-17,0',
+];
+
+async function batchRun(rows, maxAmount, { exactBatches = true, input = plainRows(rows) } = {}) {
   writeServerConfig({ loggingLevel: "DEBUG" });
   writeClientConfig({ loopAmount: 500, loopPeriod: "150ms", maxAmount });
   generateCompose(1);
-  const input = plainRows(rows);
   writeAgencyFile(1, input);
   composeUp();
   try {
@@ -61,21 +70,26 @@ async function batchRun(rows, maxAmount, { exactBatches = true } = {}) {
       assert.equal(batches.length, Math.ceil(rows / maxAmount), "batch count");
     }
 
+    const expectedWinners = csvRecords(input.join("\n")).filter((r) => r[4] === "7574").length;
     const winners = messages.filter(
       (m) => m.source === "client1" && m.action === "consulta_ganadores",
     );
     assert.equal(winners.length, 1, "client1 asks for its winners once");
-    assert.equal(winners[0].fields.cant_ganadores, "0");
+    assert.equal(winners[0].fields.cant_ganadores, String(expectedWinners));
     assert.equal(exitCode("client1"), 0, "client1 exits 0");
 
     const csv = run("docker", ["exec", "server", "cat", "bets.csv"]);
     assert.equal(csv.status, 0, csv.stderr);
     const stored = csvRecords(csv.stdout);
     assert.equal(stored.length, rows, "bets.csv rows");
+    // Compared field by field (parsed), so that quoting choices do not matter.
+    const key = (fields) => JSON.stringify(fields);
     assert.deepEqual(
-      stored.map((r) => r.join(",")).sort(),
-      input.map((r) => `1,${r}`).sort(),
-      "bets.csv holds every row once, documents as strings",
+      stored.map(key).sort(),
+      csvRecords(input.join("\n"))
+        .map((r) => key(["1", ...r]))
+        .sort(),
+      "bets.csv holds every row once, fields exactly as sent (documents as strings)",
     );
   } finally {
     composeDown();
@@ -95,4 +109,6 @@ describe("case 6: one batch agency", { skip: skipUnlessDocker() }, () => {
   // maxAmount far above what 8 kB can hold: batches are cut by size, all rows arrive.
   test("3000 rows, maxAmount 5000 (the 8 kB cap decides)", () =>
     batchRun(3000, 5000, { exactBatches: false }));
+  test('CSV-hostile names (, " | : ; newline, accents) are stored as sent', () =>
+    batchRun(HOSTILE.length, 2, { input: HOSTILE }));
 });
