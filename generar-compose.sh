@@ -83,8 +83,9 @@ esac
 # Drop leading zeros (sh arithmetic would read 010 as octal) and bound the value.
 digits=${clients#"${clients%%[!0]*}"}
 [ -n "$digits" ] || digits=0
-[ ${#digits} -le 3 ] && [ "$digits" -le "$MAX_CLIENTS" ] ||
+if [ ${#digits} -gt 3 ] || [ "$digits" -gt "$MAX_CLIENTS" ]; then
   die_usage "<clients> must be at most $MAX_CLIENTS (the /24 network), got '$clients'"
+fi
 clients=$digits
 
 out_dir=$(dirname -- "$output")
