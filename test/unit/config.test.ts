@@ -1,0 +1,277 @@
+// Configuration: server INI and agency YAML, environment overrides, defaults, bad values.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import {
+  type Env,
+  loadClientConfig,
+  loadServerConfig,
+  readConfigText,
+  splitAddress,
+} from "../../shared/src/config.js";
+import { QuinielaError } from "../../shared/src/errors.js";
+
+const COURSE_INI =
+  "[DEFAULT]\nSERVER_PORT = 12345\nSERVER_IP = server\nSERVER_LISTEN_BACKLOG = 5\nLOGGING_LEVEL = INFO\n";
+
+const COURSE_YAML =
+  'server:\n  address: "server:12345"\nloop:\n  amount: 5\n  period: "100ms"\nlog:\n  level: "DEBUG"\nbatch:\n  maxAmount: 10\n';
+
+function badConfig(run: () => unknown, what: string): void {
+  assert.throws(
+    run,
+    (err: unknown) => err instanceof QuinielaError && err.code === "BAD_CONFIG",
+    `${what}: expected QuinielaError BAD_CONFIG`,
+  );
+}
+
+describe("server config (config.ini)", () => {
+  it("reads the course's file", () => {
+    const c = loadServerConfig(COURSE_INI, {});
+    assert.equal(c.port, 12345);
+    assert.equal(c.ip, "server");
+    assert.equal(c.listenBacklog, 5);
+    assert.equal(c.loggingLevel, "INFO");
+    assert.equal(c.loggingLevelText, "INFO");
+  });
+
+  it("reads the file without a trailing newline and with CRLF", () => {
+    assert.equal(loadServerConfig(COURSE_INI.trimEnd(), {}).loggingLevel, "INFO");
+    assert.equal(loadServerConfig(COURSE_INI.replace(/\n/g, "\r\n"), {}).port, 12345);
+  });
+
+  it("defaults for everything not in the file", () => {
+    const c = loadServerConfig("", {});
+    assert.equal(c.port, 12345);
+    assert.equal(c.ip, "0.0.0.0");
+    assert.equal(c.listenBacklog, 5);
+    assert.equal(c.loggingLevel, "INFO");
+    assert.equal(c.agencies, 5);
+    assert.equal(c.storagePath, "./bets.csv");
+    assert.equal(c.sync, "fdatasync");
+    assert.equal(c.idleTimeoutMs, 60_000);
+    assert.equal(c.helloTimeoutMs, 10_000);
+    assert.equal(c.maxConnections, 1024);
+    assert.equal(c.secrets.size, 0);
+  });
+
+  it("environment variables of the same names win over the file", () => {
+    const env: Env = {
+      SERVER_PORT: "23456",
+      SERVER_IP: "127.0.0.1",
+      SERVER_LISTEN_BACKLOG: "64",
+      LOGGING_LEVEL: "DEBUG",
+      AGENCIES: "3",
+      STORAGE_FILEPATH: "/tmp/bets.csv",
+      STORAGE_SYNC: "none",
+      IDLE_TIMEOUT: "1m30s",
+      MAX_CONNECTIONS: "10",
+    };
+    const c = loadServerConfig(`${COURSE_INI}AGENCIES = 5\nSTORAGE_FILEPATH = ./x.csv\n`, env);
+    assert.equal(c.port, 23456);
+    assert.equal(c.ip, "127.0.0.1");
+    assert.equal(c.listenBacklog, 64);
+    assert.equal(c.loggingLevel, "DEBUG");
+    assert.equal(c.agencies, 3);
+    assert.equal(c.storagePath, "/tmp/bets.csv");
+    assert.equal(c.sync, "none");
+    assert.equal(c.idleTimeoutMs, 90_000);
+    assert.equal(c.maxConnections, 10);
+  });
+
+  it("an empty environment variable does not override the file", () => {
+    assert.equal(loadServerConfig(COURSE_INI, { SERVER_PORT: "" }).port, 12345);
+  });
+
+  it("keys are case-insensitive (configparser semantics); the level keeps its spelling", () => {
+    const c = loadServerConfig(
+      "[DEFAULT]\nserver_port = 1111\nLogging_Level = debug\nagencies=2\n",
+      {},
+    );
+    assert.equal(c.port, 1111);
+    assert.equal(c.loggingLevel, "DEBUG");
+    assert.equal(c.loggingLevelText, "debug");
+    assert.equal(c.agencies, 2);
+  });
+
+  it("keys outside any section are read too", () => {
+    assert.equal(loadServerConfig("SERVER_PORT = 4321\n", {}).port, 4321);
+  });
+
+  it("more keys in the same file (agency count, storage, secrets)", () => {
+    const c = loadServerConfig(
+      `${COURSE_INI}AGENCIES = 1\nSTORAGE_FILEPATH = /data/bets.csv\nAGENCY_SECRETS = 1:abc, 2=def\n`,
+      {},
+    );
+    assert.equal(c.agencies, 1);
+    assert.equal(c.storagePath, "/data/bets.csv");
+    assert.deepEqual(
+      [...c.secrets],
+      [
+        [1, "abc"],
+        [2, "def"],
+      ],
+    );
+  });
+
+  it("WARN is accepted as WARNING", () => {
+    assert.equal(loadServerConfig("LOGGING_LEVEL = warn", {}).loggingLevel, "WARNING");
+  });
+
+  const bad: Array<[string, string, Env]> = [
+    ["port not a number", "SERVER_PORT = abc", {}],
+    ["port too big", "SERVER_PORT = 70000", {}],
+    ["negative port", "SERVER_PORT = -1", {}],
+    ["decimal port", "SERVER_PORT = 12.5", {}],
+    ["bad port from env", COURSE_INI, { SERVER_PORT: "x" }],
+    ["backlog not a number", "SERVER_LISTEN_BACKLOG = many", {}],
+    ["unknown level", "LOGGING_LEVEL = LOUD", {}],
+    ["unknown level from env", COURSE_INI, { LOGGING_LEVEL: "verbose" }],
+    ["negative agencies", "AGENCIES = -1", {}],
+    ["agencies not a number", COURSE_INI, { AGENCIES: "five" }],
+    ["unknown sync mode", "STORAGE_SYNC = sometimes", {}],
+    ["duration without unit", "IDLE_TIMEOUT = 5", {}],
+    ["negative duration", "IDLE_TIMEOUT = -5s", {}],
+    ["zero max connections", "MAX_CONNECTIONS = 0", {}],
+    ["malformed secrets", "AGENCY_SECRETS = nope", {}],
+  ];
+  for (const [name, ini, env] of bad) {
+    it(`refuses ${name} with BAD_CONFIG`, () => badConfig(() => loadServerConfig(ini, env), name));
+  }
+});
+
+describe("agency config (config.yaml)", () => {
+  it("reads the file as the course's tests write it", () => {
+    const c = loadClientConfig(COURSE_YAML, {});
+    assert.equal(c.serverAddress, "server:12345");
+    assert.equal(c.host, "server");
+    assert.equal(c.port, 12345);
+    assert.equal(c.loopAmount, 5);
+    assert.equal(c.loopPeriodMs, 100);
+    assert.equal(c.loopPeriodText, "100ms");
+    assert.equal(c.logLevel, "DEBUG");
+    assert.equal(c.logLevelText, "DEBUG");
+    assert.equal(c.batchMaxAmount, 10);
+    assert.equal(c.id, 1);
+    assert.equal(c.mode, "batch");
+    assert.equal(c.dataFile, "./.data/agency-1.csv");
+  });
+
+  it("defaults for an empty file", () => {
+    const c = loadClientConfig("", {});
+    assert.equal(c.serverAddress, "localhost:12345");
+    assert.equal(c.loopAmount, 5);
+    assert.equal(c.loopPeriodMs, 5000);
+    assert.equal(c.loopPeriodText, "5s");
+    assert.equal(c.logLevel, "INFO");
+    assert.equal(c.batchMaxAmount, 100);
+    assert.equal(c.window, 32);
+    assert.equal(c.secret, "");
+    assert.equal(c.retryBudgetMs, 60_000);
+  });
+
+  it("CLI_* environment variables win over the file", () => {
+    const c = loadClientConfig(COURSE_YAML, {
+      CLI_ID: "3",
+      CLI_SERVER_ADDRESS: "127.0.0.1:5000",
+      CLI_LOOP_AMOUNT: "7",
+      CLI_LOOP_PERIOD: "1m30s",
+      CLI_LOG_LEVEL: "info",
+      CLI_BATCH_MAXAMOUNT: "50",
+      CLI_MODE: "echo",
+      CLI_DATA_FILE: "/data/agency.csv",
+    });
+    assert.equal(c.id, 3);
+    assert.equal(c.serverAddress, "127.0.0.1:5000");
+    assert.equal(c.host, "127.0.0.1");
+    assert.equal(c.port, 5000);
+    assert.equal(c.loopAmount, 7);
+    assert.equal(c.loopPeriodMs, 90_000);
+    assert.equal(c.loopPeriodText, "1m30s");
+    assert.equal(c.logLevel, "INFO");
+    assert.equal(c.logLevelText, "info");
+    assert.equal(c.batchMaxAmount, 50);
+    assert.equal(c.mode, "echo");
+    assert.equal(c.dataFile, "/data/agency.csv");
+  });
+
+  it("CLI_ID picks the agency's data file by default", () => {
+    assert.equal(loadClientConfig(COURSE_YAML, { CLI_ID: "4" }).dataFile, "./.data/agency-4.csv");
+  });
+
+  it("an empty environment variable does not override the file", () => {
+    assert.equal(loadClientConfig(COURSE_YAML, { CLI_LOOP_AMOUNT: "" }).loopAmount, 5);
+  });
+
+  it("loopPeriodText prints the period in Go form", () => {
+    const cases: Array<[string, string]> = [
+      ["100ms", "100ms"],
+      ["5s", "5s"],
+      ["1m30s", "1m30s"],
+      ["90s", "1m30s"],
+      ["5000ms", "5s"],
+      ["1.5s", "1.5s"],
+      ["1h", "1h0m0s"],
+      ["0s", "0s"],
+    ];
+    for (const [period, text] of cases) {
+      const quoted = loadClientConfig(`loop:\n  period: "${period}"\n`, {});
+      assert.equal(quoted.loopPeriodText, text, `quoted ${period}`);
+      const plain = loadClientConfig(`loop:\n  period: ${period}\n`, {});
+      assert.equal(plain.loopPeriodText, text, `unquoted ${period}`);
+      assert.equal(
+        loadClientConfig("", { CLI_LOOP_PERIOD: period }).loopPeriodText,
+        text,
+        `env ${period}`,
+      );
+    }
+  });
+
+  it("IPv6 addresses in brackets", () => {
+    assert.deepEqual(splitAddress("[::1]:12345"), { host: "::1", port: 12345 });
+    assert.deepEqual(splitAddress("server:1"), { host: "server", port: 1 });
+  });
+
+  const bad: Array<[string, string, Env]> = [
+    ["address without port", 'server:\n  address: "server"\n', {}],
+    ["address with port 0", 'server:\n  address: "server:0"\n', {}],
+    ["address with port 70000", "", { CLI_SERVER_ADDRESS: "server:70000" }],
+    ["address without host", "", { CLI_SERVER_ADDRESS: ":12345" }],
+    ["amount not a number", "loop:\n  amount: many\n", {}],
+    ["negative amount", "", { CLI_LOOP_AMOUNT: "-1" }],
+    ["period without unit", 'loop:\n  period: "5"\n', {}],
+    ["negative period", "", { CLI_LOOP_PERIOD: "-1s" }],
+    ["period with a bad unit", "", { CLI_LOOP_PERIOD: "5sec" }],
+    ["unknown level", 'log:\n  level: "LOUD"\n', {}],
+    ["maxAmount 0", "batch:\n  maxAmount: 0\n", {}],
+    ["maxAmount not a number", "", { CLI_BATCH_MAXAMOUNT: "ten" }],
+    ["unknown mode", "", { CLI_MODE: "lottery" }],
+    ["id 0", "", { CLI_ID: "0" }],
+    ["id not a number", "", { CLI_ID: "uno" }],
+    ["invalid YAML", "server: [\n", {}],
+    ["a mapping where a scalar is expected", "server:\n  address:\n    host: x\n", {}],
+  ];
+  for (const [name, yaml, env] of bad) {
+    it(`refuses ${name} with BAD_CONFIG`, () => badConfig(() => loadClientConfig(yaml, env), name));
+  }
+});
+
+describe("readConfigText", () => {
+  const dir = mkdtempSync(join(tmpdir(), "quiniela-config-test-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("reads a file", () => {
+    const p = join(dir, "config.ini");
+    writeFileSync(p, COURSE_INI);
+    assert.equal(readConfigText(p, true), COURSE_INI);
+  });
+
+  it("a missing default file is empty; a missing explicit file is BAD_CONFIG", () => {
+    const p = join(dir, "absent.yaml");
+    assert.equal(readConfigText(p, false), "");
+    badConfig(() => readConfigText(p, true), "explicit missing file");
+  });
+});

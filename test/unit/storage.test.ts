@@ -1,0 +1,424 @@
+// Storage: the course's store_bets / load_bets / has_won over a CSV file byte-compatible with
+// Python's csv module (both ways), the server's row encoder, group commit, and crash recovery.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import {
+  BetStore,
+  encodeBetRow,
+  GroupCommitFile,
+  has_won,
+  load_bets,
+  maxRowSize,
+  openAppend,
+  STORAGE_COLUMNS,
+  scanBets,
+  store_bets,
+} from "../../server/src/storage.js";
+import type { Bet } from "../../shared/src/bet.js";
+import { encodeCsvRow } from "../../shared/src/csv.js";
+import { Logger, type Sink } from "../../shared/src/log.js";
+
+const dir = mkdtempSync(join(tmpdir(), "quiniela-storage-test-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const tmpFile = (name = "bets.csv") => join(dir, `${n++}-${name}`);
+
+function python(script: string, input: unknown): string {
+  const r = spawnSync("python3", ["-c", script], {
+    input: JSON.stringify(input),
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  if (r.error) throw r.error;
+  assert.equal(r.status, 0, `python3 failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** The row Python's store_bets would write: agency and number as ints. */
+function pyRow(b: Bet): Array<string | number> {
+  return [b.agency, b.first_name, b.last_name, b.document, b.birthdate, b.number];
+}
+
+function pythonWriteBets(path: string, bets: Bet[]): void {
+  python(
+    `
+import csv, json, sys
+a = json.load(sys.stdin)
+with open(a["path"], "a+", newline="", encoding="utf-8") as f:
+    w = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
+    for row in a["rows"]:
+        w.writerow(row)
+`,
+    { path, rows: bets.map(pyRow) },
+  );
+}
+
+function pythonReadRows(path: string): string[][] {
+  return JSON.parse(
+    python(
+      `
+import csv, json, sys
+with open(json.load(sys.stdin), "r", newline="", encoding="utf-8") as f:
+    json.dump(list(csv.reader(f)), sys.stdout)
+`,
+      path,
+    ),
+  ) as string[][];
+}
+
+const strRow = (b: Bet) => [
+  String(b.agency),
+  b.first_name,
+  b.last_name,
+  b.document,
+  b.birthdate,
+  String(b.number),
+];
+
+async function loadAll(path: string): Promise<Bet[]> {
+  const out: Bet[] = [];
+  for await (const b of load_bets(path)) out.push(b);
+  return out;
+}
+
+function bet(
+  agency: number,
+  first: string,
+  last: string,
+  document: string,
+  birthdate: string,
+  number: number,
+): Bet {
+  return { agency, first_name: first, last_name: last, document, birthdate, number };
+}
+
+const BETS: Bet[] = [
+  bet(1, "Santiago Lionel", "Lorca", "30904465", "1999-03-17", 7574),
+  bet(2, "A", "B", "00000000", "2000-01-01", 0),
+  bet(3, "Fornerón", "Álvarez", "1", "1950-12-31", 99999999),
+  bet(4, 'Ana "la jefa"', "Pérez, hija", "12345", "1980-06-15", 42),
+  bet(5, "Line\nBreak", "Carriage\rReturn", "22", "1970-01-01", 7574),
+  bet(5, "CRLF\r\ninside", "x;y|z:w", "9999999999", "2024-02-29", 1),
+  bet(1, " leading", "trailing ", "7", "2001-09-11", 10),
+  bet(2, "😀 emoji", "👩‍👩‍👧", "8", "1990-10-10", 7574),
+  bet(3, '"', '""', "9", "1991-11-11", 5),
+  bet(4, ",", ",,", "10", "1992-12-12", 6),
+];
+
+class Capture implements Sink {
+  text = "";
+  write(t: string): void {
+    this.text += t;
+  }
+  flush(): void {}
+}
+
+describe("store_bets / load_bets / has_won", () => {
+  it("the columns are the course's", () => {
+    assert.deepEqual(STORAGE_COLUMNS, [
+      "agency",
+      "first_name",
+      "last_name",
+      "document",
+      "birthdate",
+      "number",
+    ]);
+  });
+
+  it("store_bets appends, load_bets streams everything back in order", async () => {
+    const path = tmpFile();
+    await store_bets(BETS.slice(0, 4), path);
+    await store_bets(BETS.slice(4), path);
+    await store_bets([], path);
+    assert.deepEqual(await loadAll(path), BETS);
+  });
+
+  it("the file's bytes are what Python's csv.writer writes (CRLF rows)", async () => {
+    const ours = tmpFile("ours.csv");
+    const theirs = tmpFile("py.csv");
+    await store_bets(BETS, ours);
+    pythonWriteBets(theirs, BETS);
+    const a = readFileSync(ours);
+    const b = readFileSync(theirs);
+    assert.equal(a.toString("utf8"), b.toString("utf8"));
+    assert.ok(a.equals(b));
+    assert.ok(a.toString("latin1").endsWith("\r\n"));
+  });
+
+  it("Python's csv.reader reads our file back identically", async () => {
+    const path = tmpFile();
+    await store_bets(BETS, path);
+    assert.deepEqual(pythonReadRows(path), BETS.map(strRow));
+  });
+
+  it("load_bets reads a file written by Python", async () => {
+    const path = tmpFile();
+    pythonWriteBets(path, BETS);
+    assert.deepEqual(await loadAll(path), BETS);
+  });
+
+  it("a large file crosses read-chunk boundaries (with multi-line rows) intact", async () => {
+    const path = tmpFile();
+    const many: Bet[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const b = BETS[i % BETS.length]!;
+      many.push({ ...b, document: String(i), number: i });
+    }
+    await store_bets(many, path);
+    assert.ok(statSync(path).size > 256 * 1024 * 2);
+    assert.deepEqual(await loadAll(path), many);
+    assert.deepEqual(pythonReadRows(path), many.map(strRow));
+  });
+
+  it("load_bets never reports an unterminated (torn) last row", async () => {
+    const path = tmpFile();
+    await store_bets(BETS.slice(0, 2), path);
+    writeFileSync(path, "3,Ana,Lo", { flag: "a" });
+    assert.deepEqual(await loadAll(path), BETS.slice(0, 2));
+  });
+
+  it("has_won is number == 7574; the stored winners are found", async () => {
+    const path = tmpFile();
+    await store_bets(BETS, path);
+    const winners: Bet[] = [];
+    for await (const b of load_bets(path)) if (has_won(b)) winners.push(b);
+    assert.deepEqual(
+      winners.map((b) => [b.agency, b.document]),
+      [
+        [1, "30904465"],
+        [5, "22"],
+        [2, "8"],
+      ],
+    );
+  });
+});
+
+/** Encodes one bet with encodeBetRow from a wire-like buffer (fields back to back). */
+function encodeViaBetRow(b: Bet, numberText: string, number: number): Buffer {
+  const parts = [b.first_name, b.last_name, b.document, b.birthdate, numberText].map((s) =>
+    Buffer.from(s, "utf8"),
+  );
+  const buf = Buffer.concat([Buffer.from("junk"), ...parts]);
+  const starts = [0, 0, 0];
+  const ends = [0, 0, 0];
+  let pos = 4;
+  for (const p of parts) {
+    starts.push(pos);
+    pos += p.length;
+    ends.push(pos);
+  }
+  const fieldBytes = parts.reduce((s, p) => s + p.length, 0);
+  const out = Buffer.alloc(maxRowSize(fieldBytes) + 10, 0xee);
+  const end = encodeBetRow(out, 5, Buffer.from(`${b.agency},`), buf, starts, ends, 3, number);
+  assert.ok(end - 5 <= maxRowSize(fieldBytes), "within maxRowSize");
+  assert.equal(out[4], 0xee, "nothing written before pos");
+  assert.equal(out[end], 0xee, "nothing written after the returned position");
+  return out.subarray(5, end);
+}
+
+describe("encodeBetRow", () => {
+  it("produces the same bytes as encodeCsvRow for the same bet", () => {
+    for (const b of BETS) {
+      assert.deepEqual(
+        encodeViaBetRow(b, String(b.number), b.number),
+        encodeCsvRow(strRow(b)),
+        JSON.stringify(b),
+      );
+    }
+  });
+
+  it("normalizes the number as Python's int would ('0042' -> '42', '0000' -> '0')", () => {
+    const b = bet(7, "A", "B", "00012", "2000-01-01", 42);
+    assert.equal(encodeViaBetRow(b, "0042", 42).toString(), "7,A,B,00012,2000-01-01,42\r\n");
+    assert.equal(
+      encodeViaBetRow({ ...b, number: 0 }, "0000", 0).toString(),
+      "7,A,B,00012,2000-01-01,0\r\n",
+    );
+    assert.equal(
+      encodeViaBetRow({ ...b, number: 99999999 }, "99999999", 99999999).toString(),
+      "7,A,B,00012,2000-01-01,99999999\r\n",
+    );
+    assert.equal(
+      encodeViaBetRow({ ...b, number: 100 }, "00100", 100).toString(),
+      "7,A,B,00012,2000-01-01,100\r\n",
+    );
+  });
+
+  it("worst case row (all quotes) fits maxRowSize", () => {
+    const q = '"'.repeat(255);
+    const b = bet(4294967295, q, q, "1234567890", "2000-01-01", 99999999);
+    const row = encodeViaBetRow(b, "99999999", 99999999);
+    assert.deepEqual(row, encodeCsvRow(strRow(b)));
+  });
+});
+
+describe("GroupCommitFile", () => {
+  it("many concurrent appends resolve, in call order, with fewer syncs than appends", async () => {
+    const path = tmpFile();
+    const { fh, size } = await openAppend(path, null);
+    assert.equal(size, 0);
+    const file = new GroupCommitFile(fh, "fdatasync", size);
+    const rows: Buffer[] = [];
+    const done: Promise<void>[] = [];
+    const order: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const row = Buffer.from(`${i},row ${i}\r\n`);
+      rows.push(row);
+      done.push(file.append(row).then(() => void order.push(i)));
+      // some appends arrive while a write is in flight, some in the same turn
+      if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(done);
+    const expected = Buffer.concat(rows);
+    assert.ok(readFileSync(path).equals(expected), "the file holds the appends in call order");
+    assert.equal(file.size, expected.length);
+    assert.deepEqual(
+      order,
+      [...order].sort((a, b) => a - b),
+      "promises resolve in order",
+    );
+    assert.ok(file.syncs >= 1);
+    assert.ok(file.syncs < 300, `group commit: ${file.syncs} syncs for 300 appends`);
+    await file.close();
+  });
+
+  it("flush() waits for what was appended; appending to an existing file keeps its bytes", async () => {
+    const path = tmpFile();
+    writeFileSync(path, "existing\r\n");
+    const { fh, size } = await openAppend(path, null);
+    const file = new GroupCommitFile(fh, "none", size);
+    void file.append(Buffer.from("a\r\n"));
+    void file.append(Buffer.from("b\r\n"));
+    await file.flush();
+    assert.equal(readFileSync(path, "utf8"), "existing\r\na\r\nb\r\n");
+    assert.equal(file.size, size + 6);
+    await file.flush(); // idle: resolves at once
+    await file.close();
+  });
+
+  it("large appends (more than 1024 buffers in one group) keep their order", async () => {
+    const path = tmpFile();
+    const { fh, size } = await openAppend(path, null);
+    const file = new GroupCommitFile(fh, "fsync", size);
+    const rows = Array.from({ length: 3000 }, (_, i) => Buffer.from(`${i}\r\n`));
+    await Promise.all(rows.map((r) => file.append(r)));
+    assert.ok(readFileSync(path).equals(Buffer.concat(rows)));
+    await file.close();
+  });
+});
+
+describe("recovery: scanBets and BetStore.open", () => {
+  const complete = [
+    "1,Ana,Lopez,1,2000-01-01,7574\r\n",
+    '2,"Multi\r\nLine","Quote ""q""",2,2000-01-01,5\r\n',
+    "2,Bob,Díaz,3,2000-01-01,6\r\n",
+    '3,"a,b",c,4,2000-01-01,7\r\n',
+  ].join("");
+  const perAgency = [
+    [1, 1],
+    [2, 2],
+    [3, 1],
+  ];
+
+  async function openStore(path: string) {
+    const sink = new Capture();
+    const store = await BetStore.open(path, "none", new Logger("DEBUG", sink));
+    return { store, sink };
+  }
+
+  it("a clean file: every row counted per agency, nothing cut, no warning", async () => {
+    const path = tmpFile();
+    writeFileSync(path, complete);
+    const scan = await scanBets(path);
+    assert.equal(scan.rows, 4);
+    assert.deepEqual([...scan.perAgency].sort(), perAgency);
+    assert.equal(scan.truncatedBytes, 0);
+    assert.equal(scan.goodBytes, Buffer.byteLength(complete));
+    const { store, sink } = await openStore(path);
+    assert.equal(sink.text, "");
+    assert.equal(store.recovered.rows, 4);
+    await store.close();
+    assert.equal(readFileSync(path, "utf8"), complete);
+  });
+
+  it("a missing file is empty", async () => {
+    const scan = await scanBets(join(dir, "does-not-exist.csv"));
+    assert.equal(scan.rows, 0);
+    assert.equal(scan.size, 0);
+  });
+
+  for (const [name, torn] of [
+    ["cut in the middle of a row", "4,Carla,Gó"],
+    ["cut inside a quoted field", '4,"Carla\r\nGó'],
+    ["cut right after a quoted field's closing quote", '4,"Carla"'],
+    ["cut after the CR of the CRLF", "4,Carla,Gómez,5,2000-01-01,7574\r"],
+    ["cut after a comma", "4,Carla,"],
+    ["a single byte", "4"],
+  ] as const) {
+    it(`torn last row (${name}) is cut off and not counted`, async () => {
+      const path = tmpFile();
+      writeFileSync(path, complete + torn);
+      const scan = await scanBets(path);
+      assert.equal(scan.rows, 4);
+      assert.deepEqual([...scan.perAgency].sort(), perAgency);
+      assert.equal(scan.goodBytes, Buffer.byteLength(complete));
+      assert.equal(scan.truncatedBytes, Buffer.byteLength(torn));
+
+      const { store, sink } = await openStore(path);
+      assert.equal(readFileSync(path, "utf8"), complete, "the torn bytes are gone");
+      assert.equal(store.recovered.rows, 4);
+      assert.deepEqual([...store.recovered.perAgency].sort(), perAgency);
+      assert.match(
+        sink.text,
+        /WARNING +action: storage_recovery \| result: success \|.*repaired_bytes: \d+/,
+      );
+      // appends after recovery start on a clean row boundary
+      await store.append(Buffer.from("5,Eva,Ruiz,6,2000-01-01,1\r\n"));
+      await store.close();
+      assert.equal(readFileSync(path, "utf8"), `${complete}5,Eva,Ruiz,6,2000-01-01,1\r\n`);
+      assert.deepEqual(pythonReadRows(path).length, 5);
+      assert.equal((await loadAll(path)).length, 5);
+    });
+  }
+
+  it("a torn last row at the end of a large (multi-chunk) file", async () => {
+    const path = tmpFile();
+    const rows: string[] = [];
+    for (let i = 0; i < 15_000; i++)
+      rows.push(`${(i % 5) + 1},Nombre ${i},"Ape, ${i}",${i},2000-01-01,${i}\r\n`);
+    const good = rows.join("");
+    writeFileSync(path, `${good}3,"torn`);
+    const scan = await scanBets(path);
+    assert.equal(scan.rows, 15_000);
+    assert.deepEqual([...scan.perAgency.values()], [3000, 3000, 3000, 3000, 3000]);
+    assert.equal(scan.goodBytes, Buffer.byteLength(good));
+  });
+
+  it("a malformed complete row stops the scan the same way in small and large files", async () => {
+    // scanBets's `break` on a row without 6 fields leaves only the inner loop: in a file read
+    // in one chunk the rows after the bad one are treated as torn, in a file larger than the
+    // 256 KiB read chunk the scan goes on in the next chunk and counts them.
+    const good = (i: number) => `1,Ana,Lopez,${30000000 + i},2000-01-01,${i}\r\n`;
+    const head = `${good(0)}1,only,five,fields,here\r\n`;
+    const small = tmpFile("small.csv");
+    const large = tmpFile("large.csv");
+    let s = head;
+    for (let i = 1; i < 10; i++) s += good(i);
+    writeFileSync(small, s);
+    for (let i = 10; i < 20_000; i++) s += good(i);
+    writeFileSync(large, s);
+    const a = await scanBets(small);
+    const b = await scanBets(large);
+    assert.deepEqual([a.rows, a.goodBytes], [1, Buffer.byteLength(good(0))]);
+    assert.deepEqual(
+      [b.rows, b.goodBytes],
+      [a.rows, a.goodBytes],
+      "same prefix, same decision, whatever the file size",
+    );
+  });
+});
