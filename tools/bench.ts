@@ -1,0 +1,517 @@
+#!/usr/bin/env node
+/**
+ * bench: runs the real server and agencies on generated data at several scales and reports
+ * end-to-end throughput, time to the last agency's winners and peak memory.
+ *
+ *   npm run bench [-- options]          (build, then node dist/tools/bench.js)
+ *
+ * Scales: `course` (the course's 78,697 bets in 5 agencies), `5x1M` (5 agencies x 1,000,000),
+ * `50x100k` (50 agencies x 100,000). Each scale runs a base configuration (window 32, durable
+ * fdatasync writes, the agency's default max-amount) and, unless --no-variants, the variants:
+ * window 1 (course, 5x1M), STORAGE_SYNC=none (course, 5x1M) and full 8 kB frames
+ * (max-amount 65535; course, 5x1M). The course scale runs 3 times per configuration and reports
+ * the median; the larger ones once (--runs / --large-runs).
+ *
+ * Measured per run (see docs/bench.md):
+ *   seconds   from spawning the server to the last agency's `consulta_ganadores` line;
+ *   bets/s    total bets / seconds;
+ *   draw      when the server logged `sorteo | success`, and how long after the last
+ *             `agency_done` (the draw reads bets.csv back);
+ *   RSS       peak resident memory (VmHWM polled from /proc every 20 ms) of the server and
+ *             of agency 1 (plus the largest of all agencies);
+ *   CPU       user+system seconds of the server and of all agencies together.
+ * Each run is also checked: every agency exits 0 with the generated number of winners and
+ * bets.csv holds exactly the bets sent.
+ *
+ * Writes results/bench.json and results/bench.md (--out DIR). With --profile, also runs the
+ * base configuration of each selected scale once more with `node --cpu-prof` on the server and
+ * agency 1 and writes results/profile/<scale>/{server,agency-1}.cpuprofile and summary.md.
+ * Not part of the test suite.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { cpus, loadavg, platform, release, tmpdir, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { type DatasetResult, defaultWinners, generateDataset } from "./gen-data.js";
+import { loadProfile, renderProfile, summarizeProfile } from "./lib/cpuprofile.js";
+import { int, markdownTable, mb, secs, sig3, table } from "./lib/format.js";
+import {
+  COURSE_BETS,
+  checkBuilt,
+  countStoredBets,
+  LotteryRun,
+  type SyncMode,
+} from "./lib/lottery.js";
+
+export interface Scale {
+  id: string;
+  label: string;
+  bets: readonly number[];
+  small: boolean;
+}
+
+export const SCALES: readonly Scale[] = [
+  { id: "course", label: "course files' size", bets: COURSE_BETS, small: true },
+  { id: "5x1M", label: "5 × 1,000,000", bets: Array<number>(5).fill(1_000_000), small: false },
+  { id: "50x100k", label: "50 × 100,000", bets: Array<number>(50).fill(100_000), small: false },
+];
+
+interface Config {
+  name: string;
+  window: number;
+  sync: SyncMode;
+  /** undefined: the agency's default (100). */
+  maxAmount?: number;
+}
+
+const BASE: Config = { name: "base", window: 32, sync: "fdatasync" };
+const VARIANTS: readonly Config[] = [
+  { name: "window 1", window: 1, sync: "fdatasync" },
+  { name: "sync none", window: 32, sync: "none" },
+  { name: "8 kB frames", window: 32, sync: "fdatasync", maxAmount: 65535 },
+];
+/** Scales that get the variants. */
+const VARIANT_SCALES = new Set(["course", "5x1M"]);
+
+export interface RunRecord {
+  ok: boolean;
+  problems: string[];
+  bets: number;
+  seconds: number;
+  agenciesSeconds: number;
+  betsPerSecond: number;
+  serverReadyS: number;
+  drawAtS: number;
+  /** From starting the agencies to the last agency_done (every bet durable and counted). */
+  ingestS: number;
+  drawS: number;
+  serverPeakRssMb: number;
+  /** The server's peak before the draw started (ingest only). */
+  serverIngestRssMb: number;
+  agency1PeakRssMb: number;
+  agencyMaxPeakRssMb: number;
+  serverCpuS: number;
+  serverSysS: number;
+  agenciesCpuS: number;
+  agenciesSysS: number;
+  /** 1-minute load average when the run ended (other work on the machine skews the figures). */
+  loadAvg: number;
+}
+
+export interface ScenarioResult {
+  scale: string;
+  config: string;
+  agencies: number;
+  bets: number;
+  window: number;
+  sync: SyncMode;
+  maxAmount: number | "default";
+  runs: RunRecord[];
+  median: RunRecord;
+}
+
+const USAGE = `Usage: npm run bench -- [options]
+
+  --scales LIST     comma-separated: course,5x1M,50x100k (default: all)
+  --quick           smoke run: the course scale once, no variants
+  --runs N          runs per configuration at the course scale (default 3; median reported)
+  --large-runs N    runs per configuration at the larger scales (default 1)
+  --no-variants     only the base configuration (window 32, fdatasync)
+  --profile         also profile the base configuration of each scale (node --cpu-prof)
+  --out DIR         where bench.json, bench.md and profile/ go (default results)
+  --data-dir DIR    where the generated datasets are cached (default: a temporary directory)
+  --keep-data       keep the generated datasets
+  -h, --help        show this help
+`;
+
+class UsageError extends Error {}
+
+interface BenchOptions {
+  scales: Scale[];
+  runs: number;
+  largeRuns: number;
+  variants: boolean;
+  profile: boolean;
+  out: string;
+  dataDir: string | null;
+  keepData: boolean;
+  help: boolean;
+}
+
+function parseCli(argv: readonly string[]): BenchOptions {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        scales: { type: "string" },
+        quick: { type: "boolean" },
+        runs: { type: "string" },
+        "large-runs": { type: "string" },
+        "no-variants": { type: "boolean" },
+        profile: { type: "boolean" },
+        out: { type: "string" },
+        "data-dir": { type: "string" },
+        "keep-data": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message.split("\n")[0]!);
+  }
+  const str = (k: string) => values[k] as string | undefined;
+  const count = (k: string, d: number) => {
+    const s = str(k);
+    if (s === undefined) return d;
+    if (!/^\d+$/.test(s) || Number(s) < 1)
+      throw new UsageError(`--${k}: a positive integer, got '${s}'`);
+    return Number(s);
+  };
+  const quick = values.quick === true;
+  let scales = quick ? SCALES.filter((s) => s.id === "course") : [...SCALES];
+  const list = str("scales");
+  if (list !== undefined) {
+    scales = list.split(",").map((id) => {
+      const s = SCALES.find((x) => x.id.toLowerCase() === id.trim().toLowerCase());
+      if (!s) throw new UsageError(`--scales: unknown scale '${id}' (course, 5x1M, 50x100k)`);
+      return s;
+    });
+  }
+  return {
+    scales,
+    runs: count("runs", quick ? 1 : 3),
+    largeRuns: count("large-runs", 1),
+    variants: !quick && values["no-variants"] !== true,
+    profile: values.profile === true,
+    out: str("out") ?? "results",
+    dataDir: str("data-dir") ?? null,
+    keepData: values["keep-data"] === true,
+    help: values.help === true,
+  };
+}
+
+// ------------------------------------------------------------------------------------------
+
+/** Generates (or reuses) the dataset of a scale; a manifest records what a directory holds. */
+async function dataset(root: string, scale: Scale): Promise<DatasetResult> {
+  const dir = join(root, scale.id);
+  const manifest = join(dir, "manifest.json");
+  const winners = scale.bets.map((_, i) => defaultWinners(i + 1));
+  const want = JSON.stringify({ bets: scale.bets, winners, seed: 1 });
+  if (existsSync(manifest)) {
+    const m = JSON.parse(readFileSync(manifest, "utf8")) as { key: string; result: DatasetResult };
+    if (m.key === want && m.result.agencies.every((a) => existsSync(a.path))) return m.result;
+  }
+  await rm(dir, { recursive: true, force: true });
+  const t = performance.now();
+  const result = await generateDataset({
+    out: dir,
+    agencies: scale.bets.length,
+    bets: scale.bets,
+    winners,
+    seed: 1,
+  });
+  // flush the new files now: their write-back must not compete with the runs' fdatasyncs
+  for (const a of result.agencies) {
+    const fh = await open(a.path, "r+");
+    await fh.datasync();
+    await fh.close();
+  }
+  await writeFile(manifest, JSON.stringify({ key: want, result }));
+  process.stdout.write(
+    `  generated ${scale.id}: ${int(result.total.rows)} bets, ${(result.total.bytes / 1e6).toFixed(0)} MB ` +
+      `in ${secs(performance.now() - t)} s\n`,
+  );
+  return result;
+}
+
+interface RunSetup {
+  data: DatasetResult;
+  config: Config;
+  profileDir?: string;
+}
+
+async function runOnce(s: RunSetup): Promise<RunRecord> {
+  const runDir = await mkdtemp(join(tmpdir(), "quiniela-bench-"));
+  const prof = (name: string) =>
+    s.profileDir
+      ? ["--cpu-prof", "--cpu-prof-dir", s.profileDir, "--cpu-prof-name", `${name}.cpuprofile`]
+      : [];
+  try {
+    const run = new LotteryRun({
+      runDir,
+      dataFiles: s.data.agencies.map((a) => a.path),
+      sync: s.config.sync,
+      window: s.config.window,
+      maxAmount: s.config.maxAmount,
+      // the server's DEBUG lines are per connection (agency_done gives the draw's start);
+      // agencies at INFO, as deployed (their DEBUG logs a line per batch)
+      serverLogLevel: "DEBUG",
+      agencyLogLevel: "INFO",
+      timeoutMs: 900_000,
+      sampleMs: 20,
+      keepLogs: false,
+      serverNodeArgs: prof("server"),
+      agencyNodeArgs: (id) => (id === 1 ? prof("agency-1") : []),
+    });
+    const r = await run.run();
+    const problems: string[] = [];
+    if (r.failure) problems.push(r.failure);
+    const stored = await countStoredBets(r.storagePath);
+    let bets = 0;
+    r.agencies.forEach((a, i) => {
+      const gen = s.data.agencies[i]!;
+      bets += a.stored ?? 0;
+      if (a.exit?.code !== 0)
+        problems.push(`agency ${a.id}: exit ${a.exit?.code ?? a.exit?.signal}`);
+      if (a.stored !== gen.rows) problems.push(`agency ${a.id}: ${a.stored} bets of ${gen.rows}`);
+      if (a.winners !== gen.winners)
+        problems.push(`agency ${a.id}: ${a.winners} winners of ${gen.winners}`);
+      const st = stored.perAgency.get(a.id);
+      if (st?.rows !== gen.rows || st.winners !== gen.winners) {
+        problems.push(
+          `agency ${a.id}: bets.csv holds ${st?.rows ?? 0} rows / ${st?.winners ?? 0} winners`,
+        );
+      }
+    });
+    if (stored.rows !== s.data.total.rows)
+      problems.push(`bets.csv: ${stored.rows} rows of ${s.data.total.rows}`);
+    if (r.server.exit?.code !== 0)
+      problems.push(`server: exit ${r.server.exit?.code ?? r.server.exit?.signal}`);
+    const last = r.times.lastWinners ?? r.times.allExited;
+    const agencyRss = r.agencies.map((a) => a.proc?.stats.peakRssKb ?? 0);
+    return {
+      ok: problems.length === 0,
+      problems,
+      bets,
+      seconds: last / 1000,
+      agenciesSeconds: (last - (r.times.agenciesStarted ?? 0)) / 1000,
+      betsPerSecond: Math.round(bets / (last / 1000)),
+      serverReadyS: (r.times.serverReady ?? 0) / 1000,
+      drawAtS: (r.server.drawAt ?? 0) / 1000,
+      ingestS: ((r.server.lastDoneAt ?? 0) - (r.times.agenciesStarted ?? 0)) / 1000,
+      loadAvg: loadavg()[0] ?? 0,
+      drawS: ((r.server.drawAt ?? 0) - (r.server.lastDoneAt ?? r.server.drawAt ?? 0)) / 1000,
+      serverPeakRssMb: mb(r.server.proc?.stats.peakRssKb ?? 0),
+      serverIngestRssMb: mb(r.server.peakRssBeforeDrawKb ?? 0),
+      agency1PeakRssMb: mb(agencyRss[0] ?? 0),
+      agencyMaxPeakRssMb: mb(Math.max(...agencyRss)),
+      serverCpuS: (r.server.proc?.stats.cpuMs ?? 0) / 1000,
+      serverSysS: (r.server.proc?.stats.sysMs ?? 0) / 1000,
+      agenciesCpuS: r.agencies.reduce((n, a) => n + (a.proc?.stats.cpuMs ?? 0), 0) / 1000,
+      agenciesSysS: r.agencies.reduce((n, a) => n + (a.proc?.stats.sysMs ?? 0), 0) / 1000,
+    };
+  } finally {
+    await rm(runDir, { recursive: true, force: true });
+  }
+}
+
+function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+
+/** Field-by-field median (the seconds' median run's bets/s is recomputed from it). */
+function medianRecord(runs: RunRecord[]): RunRecord {
+  const num = (k: keyof RunRecord) => median(runs.map((r) => r[k] as number));
+  const seconds = num("seconds");
+  const bets = num("bets");
+  return {
+    ok: runs.every((r) => r.ok),
+    problems: runs.flatMap((r) => r.problems),
+    bets,
+    seconds,
+    agenciesSeconds: num("agenciesSeconds"),
+    betsPerSecond: Math.round(bets / seconds),
+    serverReadyS: num("serverReadyS"),
+    drawAtS: num("drawAtS"),
+    ingestS: num("ingestS"),
+    loadAvg: num("loadAvg"),
+    drawS: num("drawS"),
+    serverPeakRssMb: num("serverPeakRssMb"),
+    serverIngestRssMb: num("serverIngestRssMb"),
+    agency1PeakRssMb: num("agency1PeakRssMb"),
+    agencyMaxPeakRssMb: num("agencyMaxPeakRssMb"),
+    serverCpuS: num("serverCpuS"),
+    serverSysS: num("serverSysS"),
+    agenciesCpuS: num("agenciesCpuS"),
+    agenciesSysS: num("agenciesSysS"),
+  };
+}
+
+function machine() {
+  let commit = "unknown";
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+      encoding: "utf8",
+      stdio: "pipe",
+    }).trim();
+  } catch {
+    // not a git checkout
+  }
+  const c = cpus();
+  return {
+    cpus: c.length,
+    cpuModel: c[0]?.model ?? "unknown",
+    memoryGb: Math.round(totalmem() / 1e9),
+    os: `${platform()} ${release()}`,
+    node: process.version,
+    commit,
+    date: new Date().toISOString(),
+  };
+}
+
+const HEAD = [
+  "scale",
+  "configuration",
+  "bets",
+  "runs",
+  "seconds",
+  "bets/s",
+  "ingest s",
+  "draw s",
+  "server RSS MB (ingest)",
+  "agency RSS MB (max)",
+  "server CPU s (sys)",
+  "agencies CPU s (sys)",
+];
+
+function rowOf(r: ScenarioResult): string[] {
+  const m = r.median;
+  const cfg = `w${r.window}, ${r.sync}${r.maxAmount === "default" ? "" : `, max-amount ${r.maxAmount}`}`;
+  return [
+    r.scale,
+    cfg,
+    r.bets % r.agencies === 0
+      ? `${r.agencies} × ${int(r.bets / r.agencies)}`
+      : `${int(r.bets)} (${r.agencies} ag.)`,
+    String(r.runs.length),
+    m.seconds.toFixed(3),
+    int(sig3(m.betsPerSecond)),
+    m.ingestS.toFixed(3),
+    m.drawS.toFixed(3),
+    `${m.serverPeakRssMb.toFixed(1)} (${m.serverIngestRssMb.toFixed(1)})`,
+    `${m.agency1PeakRssMb.toFixed(1)} (${m.agencyMaxPeakRssMb.toFixed(1)})`,
+    `${m.serverCpuS.toFixed(2)} (${m.serverSysS.toFixed(2)})`,
+    `${m.agenciesCpuS.toFixed(2)} (${m.agenciesSysS.toFixed(2)})`,
+  ];
+}
+
+const ALIGN = ["left", "left", ...Array<"right">(HEAD.length - 2).fill("right")] as const;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let o: BenchOptions;
+  try {
+    o = parseCli(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`bench: ${e.message}\nTry 'bench --help'.\n`);
+    return 2;
+  }
+  if (o.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const notBuilt = checkBuilt();
+  if (notBuilt) {
+    process.stderr.write(`bench: ${notBuilt}\n`);
+    return 1;
+  }
+  const m = machine();
+  process.stdout.write(
+    `bench: ${m.cpus} × ${m.cpuModel}, node ${m.node}, ${m.os}, commit ${m.commit}\n` +
+      `scales: ${o.scales.map((s) => s.id).join(", ")}; variants: ${o.variants ? "yes" : "no"}\n`,
+  );
+  const dataRoot = o.dataDir ? resolve(o.dataDir) : join(tmpdir(), "quiniela-bench-data");
+  await mkdir(dataRoot, { recursive: true });
+  await mkdir(o.out, { recursive: true });
+  const results: ScenarioResult[] = [];
+  let failed = false;
+  const profiles: string[] = [];
+  try {
+    for (const scale of o.scales) {
+      const data = await dataset(dataRoot, scale);
+      const configs = [BASE, ...(o.variants && VARIANT_SCALES.has(scale.id) ? VARIANTS : [])];
+      for (const config of configs) {
+        const n = scale.small ? o.runs : o.largeRuns;
+        const runs: RunRecord[] = [];
+        for (let i = 0; i < n; i++) {
+          const r = await runOnce({ data, config });
+          runs.push(r);
+          process.stdout.write(
+            `  ${scale.id} ${config.name} #${i + 1}: ${r.seconds.toFixed(3)} s, ${int(r.betsPerSecond)} bets/s, ` +
+              `ingest ${r.ingestS.toFixed(2)} s, draw ${r.drawS.toFixed(2)} s, ` +
+              `server ${r.serverPeakRssMb.toFixed(1)} MB, agency ${r.agency1PeakRssMb.toFixed(1)} MB, load ${r.loadAvg.toFixed(2)}` +
+              `${r.ok ? "" : `  PROBLEMS: ${r.problems.join("; ")}`}\n`,
+          );
+          if (!r.ok) failed = true;
+        }
+        results.push({
+          scale: scale.id,
+          config: config.name,
+          agencies: scale.bets.length,
+          bets: data.total.rows,
+          window: config.window,
+          sync: config.sync,
+          maxAmount: config.maxAmount ?? "default",
+          runs,
+          median: medianRecord(runs),
+        });
+      }
+      if (o.profile) {
+        const dir = resolve(o.out, "profile", scale.id);
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir, { recursive: true });
+        const r = await runOnce({ data, config: BASE, profileDir: dir });
+        process.stdout.write(
+          `  ${scale.id} profiled run: ${r.seconds.toFixed(3)} s (profiles in ${dir})\n`,
+        );
+        let md = `## Profile: ${scale.id}, base configuration (${r.seconds.toFixed(3)} s with profiling)\n\n`;
+        for (const name of ["server", "agency-1"]) {
+          const f = join(dir, `${name}.cpuprofile`);
+          if (existsSync(f)) md += `${renderProfile(name, summarizeProfile(loadProfile(f)))}\n`;
+        }
+        await writeFile(join(dir, "summary.md"), md);
+        profiles.push(md);
+      }
+    }
+  } finally {
+    if (!o.keepData && !o.dataDir) await rm(dataRoot, { recursive: true, force: true });
+  }
+
+  const rows = [HEAD, ...results.map(rowOf)];
+  process.stdout.write(`\n${table(rows, ALIGN)}`);
+  const json = { machine: m, results };
+  await writeFile(join(o.out, "bench.json"), `${JSON.stringify(json, null, 2)}\n`);
+  let md = `# Benchmark\n\n${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, ${m.os}, node ${m.node}, commit ${m.commit}, ${m.date}\n\n`;
+  md += markdownTable(rows, ALIGN);
+  md +=
+    "\nseconds: server start to the last agency's winners (median of the runs); bets/s = bets / seconds; " +
+    "draw s: from the last agency's DONE to the draw; RSS: peak (VmHWM), agency 1 (largest agency); CPU: user+system.\n";
+  if (profiles.length > 0) md += `\n${profiles.join("\n")}`;
+  await writeFile(join(o.out, "bench.md"), md);
+  process.stdout.write(`\nwrote ${join(o.out, "bench.json")} and ${join(o.out, "bench.md")}\n`);
+  if (failed) process.stderr.write("bench: some runs had problems (see above)\n");
+  return failed ? 1 : 0;
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,736 @@
+#!/usr/bin/env node
+/**
+ * run-local: the whole lottery on this machine in one command, without Docker.
+ *
+ *   npm run lottery [-- options]          (build, then node dist/tools/run-local.js)
+ *
+ * Starts the real server and N real agencies as local processes on 127.0.0.1 (the server picks
+ * a free port), over generated data (default: the course's 5 agencies of 26,936, 25,518,
+ * 16,014, 9,238 and 991 bets with 2, 3, 3, 2 and 0 winners) or over the course's own files when
+ * they are in `.data/agency-{N}.csv`. Shows per-agency progress (bars redrawn in place on a
+ * terminal, periodic plain lines otherwise), then a summary: bets sent, winners and exit status
+ * per agency, totals, time and bets/s, and a cross-check of the server's bets.csv against what
+ * the agencies report (and, for generated data, against what the generator wrote).
+ *
+ * Every process runs with its working directory in a fresh temporary run directory and gets its
+ * whole configuration from the environment, so the repository's config files are not used.
+ * Ctrl-C stops the processes it started (SIGTERM, then SIGKILL after 10 s) and exits 130.
+ *
+ * Exit status: 0 all agencies got their winners and every number agrees; 1 a process failed or
+ * the numbers disagree (the run directory is kept for inspection); 2 usage error; 130 interrupted.
+ */
+import { existsSync, realpathSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import {
+  type DatasetResult,
+  DEFAULT_WINNERS_PATTERN,
+  generateDataset,
+  planDataset,
+} from "./gen-data.js";
+import { bar, int, mb, pct, rate, secs, table } from "./lib/format.js";
+import {
+  type AgencyLive,
+  COURSE_BETS,
+  checkBuilt,
+  countLines,
+  countStoredBets,
+  exitText,
+  type LotteryEvent,
+  type LotteryResult,
+  LotteryRun,
+  type StoredCounts,
+  type SyncMode,
+} from "./lib/lottery.js";
+
+export const USAGE = `Usage: npm run lottery -- [options]
+       node dist/tools/run-local.js [options]
+
+Runs the server and N agencies as local processes on 127.0.0.1 and prints a summary.
+
+Data (default: generated, like the course's: ${COURSE_BETS.join(", ")} bets with
+${DEFAULT_WINNERS_PATTERN.join(", ")} winners; or .data/agency-{N}.csv when present there):
+  --agencies N          number of agencies (default 5, or the files found)
+  --bets M | M1,M2,..   bets per agency (default: the course's sizes, repeated)
+  --winners W | W1,..   winners per agency (default ${DEFAULT_WINNERS_PATTERN.join(",")}, repeated)
+  --seed S              generator seed (default 1)
+  --data DIR            use DIR/agency-1.csv .. agency-N.csv instead of generating
+  --generate            generate data even if .data/agency-1.csv exists
+Run:
+  --sync MODE           server writes: fdatasync (default, durable), fsync, none
+  --window N            batches in flight per agency (agency default 32)
+  --max-amount N        bets per batch at most (agency default 100; frames stay <= 8 kB)
+  --timeout S           stop everything after S seconds (default 600)
+  --keep                keep the run directory (data, bets.csv, logs)
+Output:
+  --progress MODE       auto (default: bars on a terminal, plain lines otherwise), bars,
+                        plain, none
+  --interval S          seconds between plain progress lines (default 1)
+  --json FILE           also write the summary as JSON to FILE
+  -h, --help            show this help
+
+Exit status: 0 success, 1 a process failed or the numbers disagree, 2 usage error,
+130 interrupted.
+`;
+
+class UsageError extends Error {}
+
+export interface RunLocalOptions {
+  agencies?: number;
+  bets?: number | number[];
+  winners?: number | number[];
+  seed?: number;
+  data?: string;
+  generate: boolean;
+  sync: SyncMode;
+  window?: number;
+  maxAmount?: number;
+  timeoutS: number;
+  keep: boolean;
+  progress: "auto" | "bars" | "plain" | "none";
+  intervalS: number;
+  json?: string;
+  help: boolean;
+}
+
+function intArg(name: string, s: string, min: number, max: number): number {
+  if (!/^\d+$/.test(s.trim())) throw new UsageError(`--${name}: not an integer: '${s}'`);
+  const v = Number(s);
+  if (v < min || v > max) throw new UsageError(`--${name}: must be ${min}..${max}, got ${v}`);
+  return v;
+}
+
+function intsArg(name: string, s: string): number | number[] {
+  if (!s.includes(",")) return intArg(name, s, 0, 100_000_000);
+  return s.split(",").map((p) => intArg(name, p, 0, 100_000_000));
+}
+
+function numArg(name: string, s: string, min: number): number {
+  const v = Number(s);
+  if (s.trim() === "" || !Number.isFinite(v) || v < min) {
+    throw new UsageError(`--${name}: must be a number >= ${min}, got '${s}'`);
+  }
+  return v;
+}
+
+export function parseCli(argv: readonly string[]): RunLocalOptions {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        agencies: { type: "string", short: "n" },
+        bets: { type: "string", short: "b" },
+        winners: { type: "string", short: "w" },
+        seed: { type: "string", short: "s" },
+        data: { type: "string" },
+        generate: { type: "boolean" },
+        sync: { type: "string" },
+        window: { type: "string" },
+        "max-amount": { type: "string" },
+        timeout: { type: "string" },
+        keep: { type: "boolean" },
+        progress: { type: "string" },
+        interval: { type: "string" },
+        json: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message.split("\n")[0]!);
+  }
+  const str = (k: string) => values[k] as string | undefined;
+  const o: RunLocalOptions = {
+    generate: values.generate === true,
+    sync: "fdatasync",
+    timeoutS: 600,
+    keep: values.keep === true,
+    progress: "auto",
+    intervalS: 1,
+    help: values.help === true,
+  };
+  if (o.help) return o;
+  if (str("agencies") !== undefined) o.agencies = intArg("agencies", str("agencies")!, 1, 1000);
+  if (str("bets") !== undefined) o.bets = intsArg("bets", str("bets")!);
+  if (str("winners") !== undefined) o.winners = intsArg("winners", str("winners")!);
+  if (str("seed") !== undefined) o.seed = intArg("seed", str("seed")!, 0, 0xffffffff);
+  if (str("data") !== undefined) o.data = str("data");
+  if (o.data !== undefined && o.generate)
+    throw new UsageError("--data and --generate exclude each other");
+  const generating = o.bets !== undefined || o.winners !== undefined || o.seed !== undefined;
+  if (o.data !== undefined && generating) {
+    throw new UsageError("--bets, --winners and --seed describe generated data; not with --data");
+  }
+  const sync = str("sync");
+  if (sync !== undefined) {
+    if (sync !== "fdatasync" && sync !== "fsync" && sync !== "none") {
+      throw new UsageError(`--sync: fdatasync, fsync or none, got '${sync}'`);
+    }
+    o.sync = sync;
+  }
+  if (str("window") !== undefined) o.window = intArg("window", str("window")!, 1, 1024);
+  if (str("max-amount") !== undefined)
+    o.maxAmount = intArg("max-amount", str("max-amount")!, 1, 65535);
+  if (str("timeout") !== undefined) o.timeoutS = numArg("timeout", str("timeout")!, 1);
+  if (str("interval") !== undefined) o.intervalS = numArg("interval", str("interval")!, 0.05);
+  const progress = str("progress");
+  if (progress !== undefined) {
+    if (progress !== "auto" && progress !== "bars" && progress !== "plain" && progress !== "none") {
+      throw new UsageError(`--progress: auto, bars, plain or none, got '${progress}'`);
+    }
+    o.progress = progress;
+  }
+  if (str("json") !== undefined) o.json = str("json");
+  return o;
+}
+
+// ------------------------------------------------------------------------------------------
+// Data
+
+interface DataPlan {
+  /** How the data was chosen, for the header. */
+  description: string;
+  files: string[];
+  /** Rows per agency: exact for generated data, line counts for the user's files. */
+  rows: number[];
+  /** Winners per agency, known for generated data only. */
+  winners: (number | null)[];
+  generated: DatasetResult | null;
+}
+
+/** agency-1.csv, agency-2.csv, ... that exist in `dir`, consecutive from 1. */
+function agencyFiles(dir: string, wanted?: number): string[] {
+  const out: string[] = [];
+  for (let n = 1; wanted === undefined || n <= wanted; n++) {
+    const p = join(dir, `agency-${n}.csv`);
+    if (!existsSync(p)) {
+      if (wanted !== undefined) throw new UsageError(`${p} not found (--agencies ${wanted})`);
+      break;
+    }
+    out.push(p);
+  }
+  return out;
+}
+
+async function planData(
+  o: RunLocalOptions,
+  runDir: string,
+  write: (s: string) => void,
+): Promise<DataPlan> {
+  const generating = o.bets !== undefined || o.winners !== undefined || o.seed !== undefined;
+  let userDir: string | null = null;
+  let how = "";
+  if (o.data !== undefined) {
+    userDir = resolve(o.data);
+    how = `files in ${o.data} (--data)`;
+  } else if (!o.generate && !generating && existsSync(join(".data", "agency-1.csv"))) {
+    userDir = resolve(".data");
+    how = "the files in .data/ (found there automatically; --generate uses synthetic data)";
+  }
+  if (userDir !== null) {
+    const files = agencyFiles(userDir, o.agencies);
+    if (files.length === 0) throw new UsageError(`no agency-1.csv in ${userDir}`);
+    const rows = await Promise.all(files.map((f) => countLines(f)));
+    return {
+      description: how,
+      files,
+      rows,
+      winners: files.map(() => null),
+      generated: null,
+    };
+  }
+  const agencies = o.agencies ?? (Array.isArray(o.bets) ? o.bets.length : COURSE_BETS.length);
+  const bets =
+    o.bets ?? Array.from({ length: agencies }, (_, i) => COURSE_BETS[i % COURSE_BETS.length]!);
+  let plan: { bets: number[]; winners: number[] };
+  try {
+    plan = planDataset({ agencies, bets, winners: o.winners });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const seed = o.seed ?? 1;
+  const out = join(runDir, "data");
+  const started = performance.now();
+  const generated = await generateDataset({
+    out,
+    agencies,
+    bets: plan.bets,
+    winners: plan.winners,
+    seed,
+  });
+  write(
+    `generated ${int(generated.total.rows)} bets (${int(generated.total.winners)} winners) for ` +
+      `${agencies} agencies in ${secs(performance.now() - started)} s\n`,
+  );
+  return {
+    description: `synthetic, generated with seed ${seed} into ${out}`,
+    files: generated.agencies.map((a) => a.path),
+    rows: generated.agencies.map((a) => a.rows),
+    winners: generated.agencies.map((a) => a.winners),
+    generated,
+  };
+}
+
+// ------------------------------------------------------------------------------------------
+// Progress
+
+interface Progress {
+  event(e: LotteryEvent): void;
+  start(run: LotteryRun): void;
+  stop(): void;
+}
+
+const PHASE_TEXT: Record<AgencyLive["phase"], string> = {
+  starting: "starting",
+  sending: "sending",
+  waiting_draw: "waiting for the draw",
+  done: "done",
+  failed: "FAILED",
+};
+
+function totals(run: LotteryRun, rows: readonly number[]) {
+  let sent = 0;
+  let expected = 0;
+  let done = 0;
+  run.agencies.forEach((a, i) => {
+    sent += a.sent;
+    expected += Math.max(rows[i] ?? 0, a.sent);
+    if (a.phase === "done") done++;
+  });
+  return { sent, expected, done };
+}
+
+/** Plain lines: events as they happen and a progress line every `intervalS`. */
+class PlainProgress implements Progress {
+  private timer: NodeJS.Timeout | null = null;
+  private run: LotteryRun | null = null;
+
+  constructor(
+    private readonly write: (s: string) => void,
+    private readonly rows: readonly number[],
+    private readonly intervalS: number,
+  ) {}
+
+  event(e: LotteryEvent): void {
+    const t = `[${secs(e.at).padStart(6)}s]`;
+    switch (e.kind) {
+      case "server_ready":
+        this.write(`${t} server listening on 127.0.0.1:${e.port} (pid ${e.pid})\n`);
+        break;
+      case "agencies_started":
+        this.write(`${t} ${e.pids.length} agencies started (pids ${e.pids.join(" ")})\n`);
+        break;
+      case "agency_exit": {
+        const a = e.agency;
+        const w = a.winners === null ? "no winners" : `${a.winners} winners`;
+        this.write(
+          `${t} agency ${a.id} finished: ${int(a.stored ?? a.sent)} bets, ${w}, ${exitText(a.exit!)}\n`,
+        );
+        break;
+      }
+      case "draw":
+        this.line(e.at);
+        this.write(`${t} draw done (sorteo)\n`);
+        break;
+      case "stopping":
+        this.write(`${t} stopping: ${e.reason}\n`);
+        break;
+    }
+  }
+
+  private line(at?: number): void {
+    const run = this.run;
+    if (!run) return;
+    const { sent, expected, done } = totals(run, this.rows);
+    const t = `[${secs(at ?? run.elapsed()).padStart(6)}s]`;
+    this.write(
+      `${t} progress: sent ${int(sent)}/${int(expected)} bets (${pct(sent, expected).trim()}), ` +
+        `stored ${int(run.server.stored)}, ${done}/${run.agencies.length} agencies done\n`,
+    );
+  }
+
+  start(run: LotteryRun): void {
+    this.run = run;
+    this.timer = setInterval(() => this.line(), this.intervalS * 1000);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+/** Bars redrawn in place (a terminal): one line per agency plus a totals line. */
+class BarProgress implements Progress {
+  private timer: NodeJS.Timeout | null = null;
+  private run: LotteryRun | null = null;
+  private drawn = 0;
+  private header: string[] = [];
+
+  constructor(
+    private readonly write: (s: string) => void,
+    private readonly rows: readonly number[],
+    private readonly columns: number,
+    private readonly screenRows: number,
+  ) {}
+
+  event(e: LotteryEvent): void {
+    if (e.kind === "server_ready")
+      this.header.push(`server listening on 127.0.0.1:${e.port} (pid ${e.pid})`);
+    if (e.kind === "agencies_started") this.header.push(`agency pids: ${e.pids.join(" ")}`);
+    if (e.kind === "stopping") this.header.push(`stopping: ${e.reason}`);
+  }
+
+  start(run: LotteryRun): void {
+    this.run = run;
+    this.write("\x1b[?25l"); // hide the cursor while redrawing
+    this.timer = setInterval(() => this.draw(), 100);
+    this.draw();
+  }
+
+  private draw(): void {
+    const run = this.run;
+    if (!run) return;
+    const lines = [...this.header];
+    const { sent, expected, done } = totals(run, this.rows);
+    const drawAt = run.server.drawAt;
+    lines.push(
+      `${secs(run.elapsed()).padStart(7)} s  sent ${int(sent)}/${int(expected)} (${pct(sent, expected).trim()})` +
+        `  stored ${int(run.server.stored)}  agencies done ${done}/${run.agencies.length}` +
+        (drawAt === null ? "" : `  draw at ${secs(drawAt)} s`),
+    );
+    const room = Math.max(3, this.screenRows - lines.length - 2);
+    const cells = Math.max(10, Math.min(40, this.columns - 60));
+    const shown = run.agencies.length <= room ? run.agencies : run.agencies.slice(0, room - 1);
+    const idWidth = String(run.agencies.length).length;
+    for (const a of shown) {
+      const total = Math.max(this.rows[a.id - 1] ?? 0, a.sent);
+      const w = a.winners === null ? "" : `  ${a.winners} winners`;
+      lines.push(
+        `agency ${String(a.id).padStart(idWidth)} ${bar(total > 0 ? a.sent / total : 1, cells)} ${pct(a.sent, total)} ` +
+          `${int(a.sent).padStart(11)}/${int(total)}  ${PHASE_TEXT[a.phase]}${w}`,
+      );
+    }
+    if (shown.length < run.agencies.length) {
+      const rest = run.agencies.slice(shown.length);
+      const restDone = rest.filter((a) => a.phase === "done").length;
+      lines.push(`… ${rest.length} more agencies (${restDone} done)`);
+    }
+    let out = this.drawn > 0 ? `\x1b[${this.drawn}A` : "";
+    for (const l of lines) out += `\r\x1b[2K${l.slice(0, this.columns - 1)}\n`;
+    // fewer lines than last time: clear what is left below
+    for (let i = lines.length; i < this.drawn; i++) out += "\r\x1b[2K\n";
+    if (this.drawn > lines.length) out += `\x1b[${this.drawn - lines.length}A`;
+    this.drawn = lines.length;
+    this.write(out);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.draw();
+    this.write("\x1b[?25h");
+  }
+}
+
+class NoProgress implements Progress {
+  event(): void {}
+  start(): void {}
+  stop(): void {}
+}
+
+// ------------------------------------------------------------------------------------------
+// Summary
+
+export interface RunLocalSummary {
+  ok: boolean;
+  interrupted: boolean;
+  problems: string[];
+  data: string;
+  runDir: string;
+  sync: SyncMode;
+  agencies: Array<{
+    agency: number;
+    sent: number | null;
+    winners: number | null;
+    expectedBets: number | null;
+    expectedWinners: number | null;
+    storedRows: number;
+    storedWinners: number;
+    exit: string;
+    peakRssMb: number;
+  }>;
+  total: { bets: number; winners: number; storedRows: number };
+  server: { exit: string; peakRssMb: number; drawS: number | null };
+  seconds: number | null;
+  agenciesSeconds: number | null;
+  betsPerSecond: number | null;
+}
+
+function summarize(
+  plan: DataPlan,
+  r: LotteryResult,
+  stored: StoredCounts,
+  runDir: string,
+  sync: SyncMode,
+): RunLocalSummary {
+  const problems: string[] = [];
+  if (r.failure !== null) problems.push(r.failure);
+  const agencies = r.agencies.map((a, i) => {
+    const st = stored.perAgency.get(a.id) ?? { rows: 0, winners: 0 };
+    const exit = a.exit;
+    const exitStr = exit === null ? "-" : exit.signal ? exit.signal : String(exit.code);
+    if (exit?.code === 3) {
+      problems.push(
+        `agency ${a.id}: ${a.invalidRows} invalid rows and ${a.rejectedBets} rejected bets in its file (exit 3)`,
+      );
+    } else if (exit !== null && exit.code !== 0 && r.failure === null) {
+      problems.push(`agency ${a.id}: ${exitText(exit)}`);
+    }
+    const sent = a.stored;
+    if (sent !== null && sent !== st.rows) {
+      problems.push(
+        `agency ${a.id}: sent ${int(sent)} bets but bets.csv holds ${int(st.rows)} of its rows`,
+      );
+    }
+    if (a.winners !== null && a.winners !== st.winners) {
+      problems.push(`agency ${a.id}: ${a.winners} winners reported, bets.csv holds ${st.winners}`);
+    }
+    const expWinners = plan.winners[i] ?? null;
+    const expBets = plan.generated ? plan.rows[i]! : null;
+    if (expBets !== null && sent !== null && sent !== expBets) {
+      problems.push(`agency ${a.id}: sent ${int(sent)} bets, the generator wrote ${int(expBets)}`);
+    }
+    if (expWinners !== null && a.winners !== null && a.winners !== expWinners) {
+      problems.push(`agency ${a.id}: ${a.winners} winners, the generator wrote ${expWinners}`);
+    }
+    return {
+      agency: a.id,
+      sent,
+      winners: a.winners,
+      expectedBets: expBets,
+      expectedWinners: expWinners,
+      storedRows: st.rows,
+      storedWinners: st.winners,
+      exit: exitStr,
+      peakRssMb: mb(a.proc?.stats.peakRssKb ?? 0),
+    };
+  });
+  const totalBets = agencies.reduce((s, a) => s + (a.sent ?? 0), 0);
+  const totalWinners = agencies.reduce((s, a) => s + (a.winners ?? 0), 0);
+  if (stored.rows !== totalBets) {
+    problems.push(`bets.csv holds ${int(stored.rows)} rows, the agencies sent ${int(totalBets)}`);
+  }
+  if (stored.bad > 0) problems.push(`bets.csv has ${stored.bad} malformed rows`);
+  for (const agency of stored.perAgency.keys()) {
+    if (agency < 1 || agency > r.agencies.length)
+      problems.push(`bets.csv has rows of agency ${agency}`);
+  }
+  const se = r.server.exit;
+  if (se !== null && (se.code !== 0 || se.signal !== null) && r.failure === null) {
+    problems.push(`server: ${exitText(se)}`);
+  }
+  const last = r.times.lastWinners;
+  const agStart = r.times.agenciesStarted;
+  return {
+    ok: problems.length === 0 && !r.interrupted,
+    interrupted: r.interrupted,
+    problems,
+    data: plan.description,
+    runDir,
+    sync,
+    agencies,
+    total: { bets: totalBets, winners: totalWinners, storedRows: stored.rows },
+    server: {
+      exit: se === null ? "-" : se.signal ? se.signal : String(se.code),
+      peakRssMb: mb(r.server.proc?.stats.peakRssKb ?? 0),
+      drawS: r.server.drawAt === null ? null : r.server.drawAt / 1000,
+    },
+    seconds: last === null ? null : last / 1000,
+    agenciesSeconds: last === null || agStart === null ? null : (last - agStart) / 1000,
+    betsPerSecond: last === null ? null : Math.round(totalBets / (last / 1000)),
+  };
+}
+
+function renderSummary(s: RunLocalSummary): string {
+  const known = (v: number | null) => (v === null ? "-" : int(v));
+  const anyExpected = s.agencies.some((a) => a.expectedWinners !== null);
+  const head = ["agency", "bets sent", "winners"];
+  if (anyExpected) head.push("expected");
+  head.push("rows in bets.csv", "exit", "peak RSS");
+  const rows: string[][] = [head];
+  for (const a of s.agencies) {
+    const r = [String(a.agency), known(a.sent), known(a.winners)];
+    if (anyExpected) r.push(`${known(a.expectedBets)} / ${known(a.expectedWinners)}`);
+    r.push(int(a.storedRows), a.exit, `${a.peakRssMb.toFixed(1)} MB`);
+    rows.push(r);
+  }
+  const tot = ["total", int(s.total.bets), int(s.total.winners)];
+  if (anyExpected) {
+    const eb = s.agencies.reduce((n, a) => n + (a.expectedBets ?? 0), 0);
+    const ew = s.agencies.reduce((n, a) => n + (a.expectedWinners ?? 0), 0);
+    tot.push(`${int(eb)} / ${int(ew)}`);
+  }
+  tot.push(int(s.total.storedRows), "", "");
+  rows.push(tot);
+  const align = head.map(() => "right" as const);
+  let out = `\nSummary (${s.agencies.length} agencies; data: ${s.data})\n`;
+  if (anyExpected) out += "(expected = bets / winners the generator wrote)\n";
+  out += table(rows, align);
+  const rowsOk = s.total.storedRows === s.total.bets;
+  out += `server: exit ${s.server.exit}, peak RSS ${s.server.peakRssMb.toFixed(1)} MB, writes ${s.sync}`;
+  out +=
+    s.server.drawS === null ? ", no draw\n" : `, draw done at ${s.server.drawS.toFixed(3)} s\n`;
+  out += `bets.csv: ${int(s.total.storedRows)} rows ${rowsOk ? "= " : "≠ "}${int(s.total.bets)} bets sent\n`;
+  if (s.seconds !== null) {
+    out +=
+      `time: ${s.seconds.toFixed(3)} s from start to the last agency's winners ` +
+      `(${(s.agenciesSeconds ?? 0).toFixed(3)} s after the agencies started); ` +
+      `${rate(s.total.bets, s.seconds * 1000)} bets/s\n`;
+  }
+  if (s.interrupted) out += "result: INTERRUPTED\n";
+  else if (s.ok)
+    out += `result: OK (${s.agencies.length} agencies got their winners; the numbers agree)\n`;
+  else out += `result: FAILED\n${s.problems.map((p) => `  - ${p}\n`).join("")}`;
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------
+// Main
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const stdout = process.stdout;
+  const write = (s: string) => {
+    stdout.write(s);
+  };
+  let o: RunLocalOptions;
+  try {
+    o = parseCli(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`run-local: ${e.message}\nTry 'run-local --help'.\n`);
+    return 2;
+  }
+  if (o.help) {
+    write(USAGE);
+    return 0;
+  }
+  const notBuilt = checkBuilt();
+  if (notBuilt) {
+    process.stderr.write(`run-local: ${notBuilt}\n`);
+    return 1;
+  }
+
+  const ac = new AbortController();
+  let sigints = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    sigints++;
+    if (sigints === 1) {
+      process.stderr.write(`\nrun-local: ${sig}: stopping the processes it started...\n`);
+      ac.abort();
+    } else {
+      process.stderr.write("run-local: still stopping (they get SIGKILL after 10 s)\n");
+    }
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const runDir = await mkdtemp(join(tmpdir(), "quiniela-run-"));
+  let keepDir = o.keep;
+  try {
+    let plan: DataPlan;
+    try {
+      plan = await planData(o, runDir, write);
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      process.stderr.write(`run-local: ${e.message}\n`);
+      return 2;
+    }
+    const totalRows = plan.rows.reduce((a, b) => a + b, 0);
+    write(
+      `Quiniela local run: ${plan.files.length} agencies, ${int(totalRows)} bets\n` +
+        `  data: ${plan.description}\n` +
+        `  server writes: ${o.sync}${o.sync === "none" ? " (OS-buffered, not durable)" : " (durable acknowledgements)"}; ` +
+        `agencies: window ${o.window ?? "32 (default)"}, max-amount ${o.maxAmount ?? "100 (default)"}\n` +
+        `  run directory: ${runDir}${o.keep ? " (kept)" : ""}\n`,
+    );
+    if (ac.signal.aborted) return 130;
+
+    const mode =
+      o.progress === "auto"
+        ? stdout.isTTY && process.env.TERM !== "dumb"
+          ? "bars"
+          : "plain"
+        : o.progress;
+    const progress: Progress =
+      mode === "bars"
+        ? new BarProgress(write, plan.rows, stdout.columns || 100, stdout.rows || 40)
+        : mode === "plain"
+          ? new PlainProgress(write, plan.rows, o.intervalS)
+          : new NoProgress();
+    const run = new LotteryRun({
+      runDir,
+      dataFiles: plan.files,
+      sync: o.sync,
+      window: o.window,
+      maxAmount: o.maxAmount,
+      serverLogLevel: "DEBUG",
+      // per-batch lines (DEBUG) are what the progress is drawn from
+      agencyLogLevel: mode === "none" ? "INFO" : "DEBUG",
+      timeoutMs: o.timeoutS * 1000,
+      sampleMs: 20,
+      keepLogs: true,
+      signal: ac.signal,
+      onEvent: (e) => progress.event(e),
+    });
+    progress.start(run);
+    let result: LotteryResult;
+    try {
+      result = await run.run();
+    } finally {
+      progress.stop();
+    }
+    const stored = await countStoredBets(result.storagePath);
+    const summary = summarize(plan, result, stored, runDir, o.sync);
+    write(renderSummary(summary));
+    if (!summary.ok && !summary.interrupted) {
+      for (const p of [result.server.proc, ...result.agencies.map((a) => a.proc)]) {
+        if (!p || p.exit === null) continue;
+        const bad = p.exit.signal !== null || (p.exit.code !== 0 && p.exit.code !== null);
+        if (!bad) continue;
+        write(`\nlast lines of ${p.name} (${exitText(p.exit)}):\n`);
+        for (const l of p.lastLines().slice(-10)) write(`  ${l}\n`);
+      }
+      keepDir = true;
+    }
+    if (keepDir)
+      write(`run directory kept: ${runDir} (logs/, bets.csv${plan.generated ? ", data/" : ""})\n`);
+    if (o.json !== undefined) await writeFile(o.json, `${JSON.stringify(summary, null, 2)}\n`);
+    if (summary.interrupted) return 130;
+    return summary.ok ? 0 : 1;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    if (!keepDir) await rm(runDir, { recursive: true, force: true });
+  }
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  process.exitCode = await main(process.argv.slice(2));
+}
