@@ -68,11 +68,18 @@ async function configRun(name, { client = {}, server = {} }) {
     assert.equal(c.log_level, client.logLevel ?? "INFO");
 
     const serverConfig = messages.filter((m) => m.source === "server" && m.action === "config");
-    if (serverLogsConfig) assert.equal(serverConfig.length, 1, "server logs its config (DEBUG)");
+    if (serverLogsConfig) assert.ok(serverConfig.length > 0, "server logs its config (DEBUG)");
+    // The course's test_ej2 reads these keys from EVERY server `action: config` line, so
+    // each such line must carry them (a line without them is a KeyError there).
     for (const m of serverConfig) {
-      assert.equal(m.fields.port, String(server.port ?? 12345));
-      assert.equal(m.fields.listen_backlog, String(server.listenBacklog ?? 5));
-      assert.equal(m.fields.logging_level, server.loggingLevel ?? "INFO");
+      const expected = {
+        port: String(server.port ?? 12345),
+        listen_backlog: String(server.listenBacklog ?? 5),
+        logging_level: server.loggingLevel ?? "INFO",
+      };
+      for (const [key, value] of Object.entries(expected)) {
+        assert.equal(m.fields[key], value, `${key} in every server config line: ${m.line}`);
+      }
     }
 
     // The levels in the files are honoured: nothing below INFO when INFO is configured.
