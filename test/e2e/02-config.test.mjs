@@ -49,11 +49,12 @@ async function configRun(name, { client = {}, server = {} }) {
     const serverLogsConfig = (server.loggingLevel ?? "INFO") === "DEBUG";
     const { messages, lines } = await followLogs(
       `case2-${name}`,
-      (m) => {
-        const serverDone =
-          !serverLogsConfig || m.some((x) => x.source === "server" && x.action === "config");
-        return serverDone && allExited(m, ["client1"]);
-      },
+      // The server's start-up lines (config included) precede, in its own ordered
+      // stream, its echo of the client's messages: once every echo is in, they all are.
+      (m) =>
+        allExited(m, ["client1"]) &&
+        m.filter((x) => x.source === "server" && x.action === "receive_message").length >=
+          (client.loopAmount ?? 3),
       { settled: (m) => allExited(m, ["client1"]) },
     );
     assert.deepEqual(failures(messages), [], show(failures(messages)));
