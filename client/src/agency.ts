@@ -3,10 +3,23 @@
 
 import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
-import { FIELD_COUNT, MAX_FIELD_BYTES, todayKey, validateBet, validateBetFields } from "../../shared/src/bet.js";
+import {
+  FIELD_COUNT,
+  MAX_FIELD_BYTES,
+  todayKey,
+  validateBet,
+  validateBetFields,
+} from "../../shared/src/bet.js";
 import type { ClientConfig } from "../../shared/src/config.js";
 import { CsvReader, type CsvRecord } from "../../shared/src/csv.js";
-import { ErrorCode, type Fault, QuinielaError, errorName, fault, isFault } from "../../shared/src/errors.js";
+import {
+  ErrorCode,
+  errorName,
+  type Fault,
+  fault,
+  isFault,
+  QuinielaError,
+} from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
 import { sleep } from "../../shared/src/net.js";
 import { type Frame, MsgType } from "../../shared/src/protocol/frame.js";
@@ -104,7 +117,10 @@ export class Agency {
         const link = await Link.connect(this.cfg.host, this.cfg.port);
         this.link = link;
         const seq = link.nextSeq();
-        const frames = await link.request(seq, encodeHello(seq, { agency: this.cfg.id, secret: this.cfg.secret }));
+        const frames = await link.request(
+          seq,
+          encodeHello(seq, { agency: this.cfg.id, secret: this.cfg.secret }),
+        );
         const w = decodeWelcome(frames[0]!.payload);
         if (frames[0]!.type !== MsgType.WELCOME || isFault(w)) {
           throw new LinkError("protocol", null, "expected WELCOME");
@@ -157,7 +173,10 @@ export class Agency {
           if (err.fault && FATAL_CODES.has(err.fault.code)) {
             throw new QuinielaError(errorName(err.fault.code), err.message);
           }
-          this.log.debug("connection", "in_progress", { reason: err.message, resume_from: this.ackedPos });
+          this.log.debug("connection", "in_progress", {
+            reason: err.message,
+            resume_from: this.ackedPos,
+          });
           continue; // reconnect and resume
         }
         throw err;
@@ -169,14 +188,14 @@ export class Agency {
 
   private async sendEnvBet(link: Link, committed: number): Promise<void> {
     const env = process.env;
-    const fields = [env.NOMBRE, env.APELLIDO, env.DOCUMENTO, env.NACIMIENTO, env.NUMERO].map(
-      (v) => (v ?? "").trim(),
+    const fields = [env.NOMBRE, env.APELLIDO, env.DOCUMENTO, env.NACIMIENTO, env.NUMERO].map((v) =>
+      (v ?? "").trim(),
     );
     const bad = validateBet(fields);
     if (bad) throw new QuinielaError("INVALID_BET", `invalid bet in environment: ${bad.reason}`);
     if (committed >= 1) {
       // stored before a dropped connection: do not store it twice
-      this.total = 1;
+      this.total = this.ackedPos = 1;
       return;
     }
     const b = new BatchBuilder();
@@ -186,10 +205,14 @@ export class Agency {
     const rej = replyFault(frames);
     if (rej) {
       this.rejectedBets++;
-      this.log.error("apuesta_enviada", "fail", { dni: fields[2]!, numero: fields[4]!, code: errorName(rej.fault.code) });
+      this.log.error("apuesta_enviada", "fail", {
+        dni: fields[2]!,
+        numero: fields[4]!,
+        code: errorName(rej.fault.code),
+      });
       throw new QuinielaError(errorName(rej.fault.code), `bet rejected: ${rej.fault.reason}`);
     }
-    this.total = 1;
+    this.total = this.ackedPos = 1;
     this.log.info("apuesta_enviada", "success", { dni: fields[2]!, numero: Number(fields[4]) });
   }
 
@@ -198,7 +221,10 @@ export class Agency {
   /** Where to restart reading so that the server's committed position is the next bet sent. */
   private resumePoint(committed: number): { offset: number; skip: number } {
     if (committed < this.ackedPos) {
-      throw new QuinielaError("LOST_BETS", `server reports ${committed} bets, ${this.ackedPos} were acknowledged`);
+      throw new QuinielaError(
+        "LOST_BETS",
+        `server reports ${committed} bets, ${this.ackedPos} were acknowledged`,
+      );
     }
     let point = { offset: this.ackedOffset, skip: committed - this.ackedPos };
     for (const b of this.inflight) {
@@ -285,7 +311,11 @@ export class Agency {
           if (r.startOffset >= this.reportedUpTo) {
             this.invalidRows++;
             this.reportedUpTo = r.endOffset;
-            this.log.warn("leer_apuesta", "fail", { line: r.line, code: errorName(fault.code), reason: fault.reason });
+            this.log.warn("leer_apuesta", "fail", {
+              line: r.line,
+              code: errorName(fault.code),
+              reason: fault.reason,
+            });
           }
           return;
         }
@@ -323,7 +353,10 @@ export class Agency {
       this.finishedSending = true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code && !(err instanceof LinkError)) {
-        throw new QuinielaError("DATA_FILE", `cannot read ${cfg.dataFile}: ${(err as Error).message}`);
+        throw new QuinielaError(
+          "DATA_FILE",
+          `cannot read ${cfg.dataFile}: ${(err as Error).message}`,
+        );
       }
       throw err;
     } finally {
@@ -392,7 +425,8 @@ export class Agency {
     const seq = link.nextSeq();
     const frames = await link.request(seq, encodeDone(seq, this.ackedPos));
     const rej = replyFault(frames);
-    if (rej) throw new QuinielaError(errorName(rej.fault.code), `DONE refused: ${rej.fault.reason}`);
+    if (rej)
+      throw new QuinielaError(errorName(rej.fault.code), `DONE refused: ${rej.fault.reason}`);
     this.total = this.ackedPos;
     this.log.debug("notificar_fin", "success", { apuestas: this.ackedPos });
   }

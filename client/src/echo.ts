@@ -1,12 +1,17 @@
 // Part 1 echo client: `loop.amount` times connect, send one line, read its echo, wait `loop.period`.
 
-import { type Socket, createConnection } from "node:net";
+import { createConnection, type Socket } from "node:net";
 import type { ClientConfig } from "../../shared/src/config.js";
 import { QuinielaError } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
 import { sleep } from "../../shared/src/net.js";
 
-function exchange(host: string, port: number, line: string, onSocket: (s: Socket | null) => void): Promise<string> {
+function exchange(
+  host: string,
+  port: number,
+  line: string,
+  onSocket: (s: Socket | null) => void,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host, port, noDelay: true });
     onSocket(socket);
@@ -60,7 +65,10 @@ export class EchoClient {
           if (Date.now() - started > cfg.retryBudgetMs) {
             throw new QuinielaError("SERVER_UNREACHABLE", `echo failed: ${(err as Error).message}`);
           }
-          log.debug("connect", "in_progress", { client_id: cfg.id, reason: (err as Error).message });
+          log.debug("connect", "in_progress", {
+            client_id: cfg.id,
+            reason: (err as Error).message,
+          });
           await sleep(delay * (0.5 + Math.random()), this.ac.signal);
           delay = Math.min(delay * 2, 2000);
         }

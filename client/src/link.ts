@@ -1,8 +1,8 @@
 // The agency's side of one protocol connection: frames out with backpressure, frames in through
 // the shared decoder, replies matched to requests in order (the server answers in request order).
 
-import { type Socket, createConnection } from "node:net";
-import { ErrorCode, type Fault, errorName, fault, isFault } from "../../shared/src/errors.js";
+import { createConnection, type Socket } from "node:net";
+import { ErrorCode, errorName, type Fault, fault, isFault } from "../../shared/src/errors.js";
 import { waitDrain } from "../../shared/src/net.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
 import { FLAG_MORE, type Frame, MsgType } from "../../shared/src/protocol/frame.js";
@@ -121,7 +121,11 @@ export class Link {
       const p = this.pending[this.head];
       if (!p || p.seq !== fr.seq) {
         this.breakWith(
-          new LinkError("protocol", fault(ErrorCode.MALFORMED, "unexpected reply"), "reply out of order"),
+          new LinkError(
+            "protocol",
+            fault(ErrorCode.MALFORMED, "unexpected reply"),
+            "reply out of order",
+          ),
         );
         this.socket.destroy();
         return;

@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { loadClientConfig, readConfigText } from "../../shared/src/config.js";
 import { QuinielaError } from "../../shared/src/errors.js";
-import { Lifecycle, fatal } from "../../shared/src/lifecycle.js";
+import { fatal, Lifecycle } from "../../shared/src/lifecycle.js";
 import { Logger } from "../../shared/src/log.js";
 import { Agency } from "./agency.js";
 import { EchoClient } from "./echo.js";

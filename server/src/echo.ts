@@ -18,7 +18,10 @@ export class EchoSession {
   ) {
     socket.setTimeout(idleTimeoutMs);
     socket.on("timeout", () => {
-      this.log.debug("connection", "success", { ip: this.ip, reason: "idle echo connection closed" });
+      this.log.debug("connection", "success", {
+        ip: this.ip,
+        reason: "idle echo connection closed",
+      });
       socket.end();
     });
   }

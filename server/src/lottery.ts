@@ -135,10 +135,7 @@ export class Lottery {
     }
     const expected = this.committed(agency);
     if (first !== expected) {
-      return fault(
-        ErrorCode.OUT_OF_SEQUENCE,
-        `batch starts at ${first}, expected ${expected}`,
-      );
+      return fault(ErrorCode.OUT_OF_SEQUENCE, `batch starts at ${first}, expected ${expected}`);
     }
     this.accepted.set(agency, expected + count);
     return null;

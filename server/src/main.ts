@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { loadServerConfig, readConfigText } from "../../shared/src/config.js";
 import { QuinielaError } from "../../shared/src/errors.js";
-import { Lifecycle, fatal } from "../../shared/src/lifecycle.js";
+import { fatal, Lifecycle } from "../../shared/src/lifecycle.js";
 import { Logger } from "../../shared/src/log.js";
 import { Lottery } from "./lottery.js";
 import { LotteryServer } from "./server.js";

@@ -5,10 +5,10 @@
 //      echo connections: end;
 //   3. flush and close the storage and the state journal (each logged).
 
-import { type Server, type Socket, createServer } from "node:net";
-import { remoteIp } from "../../shared/src/net.js";
+import { createServer, type Server, type Socket } from "node:net";
 import type { ServerConfig } from "../../shared/src/config.js";
 import type { Logger } from "../../shared/src/log.js";
+import { remoteIp } from "../../shared/src/net.js";
 import { MAGIC } from "../../shared/src/protocol/frame.js";
 import { EchoSession } from "./echo.js";
 import type { Lottery } from "./lottery.js";
@@ -47,7 +47,11 @@ export class LotteryServer {
       const onError = (err: Error) => reject(err);
       this.server.once("error", onError);
       this.server.listen(
-        { port: this.config.port, host: bindHost(this.config.ip), backlog: this.config.listenBacklog },
+        {
+          port: this.config.port,
+          host: bindHost(this.config.ip),
+          backlog: this.config.listenBacklog,
+        },
         () => {
           this.server.off("error", onError);
           const a = this.server.address();

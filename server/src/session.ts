@@ -6,7 +6,13 @@
 
 import type { Socket } from "node:net";
 import { todayKey, validateBetFields } from "../../shared/src/bet.js";
-import { ErrorCode, type ErrorCodeValue, type Fault, errorName, isFault } from "../../shared/src/errors.js";
+import {
+  ErrorCode,
+  type ErrorCodeValue,
+  errorName,
+  type Fault,
+  isFault,
+} from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
 import { type Frame, MsgType } from "../../shared/src/protocol/frame.js";
@@ -92,7 +98,11 @@ export class AgencySession {
   onEnd(): void {
     const f = this.decoder.end();
     if (f && !this.closed) {
-      this.log.warn("receive_message", "fail", { ip: this.ip, code: errorName(f.code), reason: f.reason });
+      this.log.warn("receive_message", "fail", {
+        ip: this.ip,
+        code: errorName(f.code),
+        reason: f.reason,
+      });
     }
   }
 
@@ -111,25 +121,39 @@ export class AgencySession {
   private handle(f: Frame): void {
     switch (f.type) {
       case MsgType.HELLO:
-        return this.onHello(f);
+        this.onHello(f);
+        return;
       case MsgType.BET:
       case MsgType.BATCH:
-        return this.onBatch(f);
+        this.onBatch(f);
+        return;
       case MsgType.DONE:
-        return this.onDone(f);
+        this.onDone(f);
+        return;
       case MsgType.WINNERS_REQUEST:
-        return this.onWinnersRequest(f);
+        this.onWinnersRequest(f);
+        return;
       default:
-        return this.fail(ErrorCode.UNKNOWN_TYPE, `unexpected message type ${f.type}`, f.seq);
+        this.fail(ErrorCode.UNKNOWN_TYPE, `unexpected message type ${f.type}`, f.seq);
+        return;
     }
   }
 
   private onHello(f: Frame): void {
     const h = decodeHello(f.payload);
-    if (isFault(h)) return this.fail(h.code, h.reason, f.seq);
-    if (this.agency !== 0) return this.fail(ErrorCode.ALREADY_IDENTIFIED, "HELLO sent twice", f.seq);
+    if (isFault(h)) {
+      this.fail(h.code, h.reason, f.seq);
+      return;
+    }
+    if (this.agency !== 0) {
+      this.fail(ErrorCode.ALREADY_IDENTIFIED, "HELLO sent twice", f.seq);
+      return;
+    }
     const denied = this.lottery.authenticate(h.agency, h.secret);
-    if (denied) return this.fail(denied.code, denied.reason, f.seq);
+    if (denied) {
+      this.fail(denied.code, denied.reason, f.seq);
+      return;
+    }
     this.agency = h.agency;
     this.agencyPrefix = Buffer.from(`${h.agency},`, "latin1");
     clearTimeout(this.helloTimer);
@@ -137,7 +161,9 @@ export class AgencySession {
     this.lottery.bind(h.agency, this).then(
       (committed) => {
         this.log.debug("agency_connected", "success", { ip: this.ip, agency: h.agency, committed });
-        this.ready(slot, [encodeWelcome(f.seq, { committed, state: this.lottery.state(h.agency) })]);
+        this.ready(slot, [
+          encodeWelcome(f.seq, { committed, state: this.lottery.state(h.agency) }),
+        ]);
       },
       (err: unknown) => this.onFatal(err as Error),
     );
@@ -155,10 +181,12 @@ export class AgencySession {
     const single = f.type === MsgType.BET;
     if (isFault(view)) {
       const count = f.payload.length >= 6 ? f.payload.readUInt16BE(4) : 0;
-      return this.rejectBatch(f.seq, view, count, -1);
+      this.rejectBatch(f.seq, view, count, -1);
+      return;
     }
     if (single && view.count !== 1) {
-      return this.fail(ErrorCode.MALFORMED, "BET must carry exactly one bet", f.seq);
+      this.fail(ErrorCode.MALFORMED, "BET must carry exactly one bet", f.seq);
+      return;
     }
     // Validate every bet and encode the rows straight into the store's segment; on any bad bet
     // nothing is kept (the segment position is not advanced).
@@ -169,12 +197,18 @@ export class AgencySession {
     const numbers: number[] = [];
     for (let b = 0; b < view.count; b++) {
       const n = validateBetFields(view.buf, view.starts, view.ends, b * 5, today);
-      if (typeof n !== "number") return this.rejectBatch(f.seq, n, view.count, b);
+      if (typeof n !== "number") {
+        this.rejectBatch(f.seq, n, view.count, b);
+        return;
+      }
       if (single) numbers.push(n);
       pos = encodeBetRow(buf, pos, this.agencyPrefix, view.buf, view.starts, view.ends, b * 5, n);
     }
     const claimed = this.lottery.claim(this.agency, view.first, view.count);
-    if (claimed) return this.rejectBatch(f.seq, claimed, view.count, -1);
+    if (claimed) {
+      this.rejectBatch(f.seq, claimed, view.count, -1);
+      return;
+    }
     const rows = this.lottery.store.alloc.take(pos);
     const slot = this.reserve();
     const count = view.count;
@@ -214,12 +248,18 @@ export class AgencySession {
   private onDone(f: Frame): void {
     if (!this.requireAgency(f.seq)) return;
     const total = decodeDone(f.payload);
-    if (isFault(total)) return this.fail(total.code, total.reason, f.seq);
+    if (isFault(total)) {
+      this.fail(total.code, total.reason, f.seq);
+      return;
+    }
     const slot = this.reserve();
     this.lottery.finish(this.agency, total).then(
       (denied) => {
         if (denied) {
-          this.log.warn("agency_done", "fail", { agency: this.agency, code: errorName(denied.code) });
+          this.log.warn("agency_done", "fail", {
+            agency: this.agency,
+            code: errorName(denied.code),
+          });
           this.ready(slot, [encodeFaultReply(MsgType.REJECT, f.seq, denied.code, denied.reason)]);
         } else {
           this.ready(slot, [encodeAck(f.seq, total)]);
@@ -232,7 +272,10 @@ export class AgencySession {
   private onWinnersRequest(f: Frame): void {
     if (!this.requireAgency(f.seq)) return;
     const req = decodeWinnersRequest(f.payload);
-    if (isFault(req)) return this.fail(req.code, req.reason, f.seq);
+    if (isFault(req)) {
+      this.fail(req.code, req.reason, f.seq);
+      return;
+    }
     const slot = this.reserve();
     const agency = this.agency;
     const answer = () => {
@@ -240,8 +283,14 @@ export class AgencySession {
       this.log.debug("consulta_ganadores", "success", { agency, cant_ganadores: w.length });
       this.ready(slot, encodeWinners(f.seq, w));
     };
-    if (this.lottery.drawn) return answer();
-    if (!req.wait) return this.ready(slot, [encodeNotReady(f.seq)]);
+    if (this.lottery.drawn) {
+      answer();
+      return;
+    }
+    if (!req.wait) {
+      this.ready(slot, [encodeNotReady(f.seq)]);
+      return;
+    }
     // Held until the draw: no polling. The idle timeout does not apply while we owe a reply.
     this.waitingForDraw = true;
     this.cancelDraw = this.lottery.onDraw(() => {
@@ -318,7 +367,8 @@ export class AgencySession {
   /** Protocol violation or condition that ends the connection: ERROR frame, one log line, close. */
   fail(code: ErrorCodeValue, reason: string, seq = 0): void {
     if (this.closed) return;
-    const level = code === ErrorCode.REPLACED || code === ErrorCode.SHUTTING_DOWN ? "INFO" : "WARNING";
+    const level =
+      code === ErrorCode.REPLACED || code === ErrorCode.SHUTTING_DOWN ? "INFO" : "WARNING";
     this.log.log(level, "connection", code === ErrorCode.SHUTTING_DOWN ? "success" : "fail", {
       ip: this.ip,
       who: this.label,

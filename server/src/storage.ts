@@ -9,14 +9,30 @@
 
 import { createReadStream } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
-import { type Bet, FIELD_COUNT, F_BIRTHDATE, F_DOCUMENT, F_FIRST, F_LAST, has_won } from "../../shared/src/bet.js";
+import {
+  type Bet,
+  F_BIRTHDATE,
+  F_DOCUMENT,
+  F_FIRST,
+  F_LAST,
+  FIELD_COUNT,
+  has_won,
+} from "../../shared/src/bet.js";
 import type { SyncMode } from "../../shared/src/config.js";
-import { CsvReader, appendCsvField, encodeCsvRow } from "../../shared/src/csv.js";
+import { appendCsvField, CsvReader, encodeCsvRow } from "../../shared/src/csv.js";
+import { QuinielaError } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
 
 export { has_won };
 export const STORAGE_FILEPATH = "./bets.csv";
-export const STORAGE_COLUMNS = ["agency", "first_name", "last_name", "document", "birthdate", "number"];
+export const STORAGE_COLUMNS = [
+  "agency",
+  "first_name",
+  "last_name",
+  "document",
+  "birthdate",
+  "number",
+];
 
 const COMMA = 0x2c;
 const CR = 0x0d;
@@ -104,7 +120,8 @@ export function encodeBetRow(
   // documents and dates were validated as digits / YYYY-MM-DD: never need quoting
   for (let i = starts[base + F_DOCUMENT]!; i < ends[base + F_DOCUMENT]!; i++) out[pos++] = buf[i]!;
   out[pos++] = COMMA;
-  for (let i = starts[base + F_BIRTHDATE]!; i < ends[base + F_BIRTHDATE]!; i++) out[pos++] = buf[i]!;
+  for (let i = starts[base + F_BIRTHDATE]!; i < ends[base + F_BIRTHDATE]!; i++)
+    out[pos++] = buf[i]!;
   out[pos++] = COMMA;
   if (number === 0) {
     out[pos++] = 0x30;
@@ -278,6 +295,8 @@ export class SegmentAllocator {
 
 export interface RecoveryReport {
   rows: number;
+  /** Offset of a complete row that is not a bet row (corruption, not a torn write), or -1. */
+  corruptAt: number;
   truncatedBytes: number;
   perAgency: Map<number, number>;
 }
@@ -286,34 +305,48 @@ export interface RecoveryReport {
  * Scans the bets file: counts complete rows per agency and finds where the last complete row
  * ends. Anything after it is a torn write from a crash and is cut off by the caller.
  */
-export async function scanBets(path: string): Promise<RecoveryReport & { goodBytes: number; size: number }> {
+export async function scanBets(
+  path: string,
+): Promise<RecoveryReport & { goodBytes: number; size: number }> {
   const perAgency = new Map<number, number>();
   let size = 0;
   try {
     size = (await stat(path)).size;
   } catch {
-    return { rows: 0, truncatedBytes: 0, perAgency, goodBytes: 0, size: 0 };
+    return { rows: 0, corruptAt: -1, truncatedBytes: 0, perAgency, goodBytes: 0, size: 0 };
   }
   const reader = new CsvReader();
   let goodBytes = 0;
   let rows = 0;
+  let corruptAt = -1;
   const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  // Only the end of the file can be torn (an interrupted append); a complete row that is not a
+  // bet row anywhere is corruption, reported so the server refuses to start instead of guessing.
+  scan: for await (const chunk of stream as AsyncIterable<Buffer>) {
     reader.feed(chunk);
     for (let rec = reader.next(); rec; rec = reader.next()) {
-      if (rec.fieldCount !== 6) break;
-      const agency = Number(rec.bufs[0]!.toString("latin1", rec.starts[0], rec.ends[0]));
-      if (!Number.isInteger(agency) || agency < 0) break;
+      const agency =
+        rec.fieldCount === 6
+          ? Number(rec.bufs[0]!.toString("latin1", rec.starts[0], rec.ends[0]))
+          : Number.NaN;
+      if (!Number.isInteger(agency) || agency < 0) {
+        corruptAt = rec.startOffset;
+        break scan;
+      }
       perAgency.set(agency, (perAgency.get(agency) ?? 0) + 1);
       rows++;
       goodBytes = rec.endOffset;
     }
   }
-  return { rows, truncatedBytes: size - goodBytes, perAgency, goodBytes, size };
+  stream.destroy();
+  return { rows, corruptAt, truncatedBytes: size - goodBytes, perAgency, goodBytes, size };
 }
 
 /** Opens (creating if needed) an append-only file, first cutting it to `keepBytes`. */
-export async function openAppend(path: string, keepBytes: number | null): Promise<{ fh: FileHandle; size: number }> {
+export async function openAppend(
+  path: string,
+  keepBytes: number | null,
+): Promise<{ fh: FileHandle; size: number }> {
   const fh = await open(path, "a+");
   let size = (await fh.stat()).size;
   if (keepBytes !== null && keepBytes < size) {
@@ -336,6 +369,12 @@ export class BetStore {
 
   static async open(path: string, sync: SyncMode, log: Logger): Promise<BetStore> {
     const scan = await scanBets(path);
+    if (scan.corruptAt >= 0) {
+      throw new QuinielaError(
+        "CORRUPT_STORAGE",
+        `${path}: byte ${scan.corruptAt} starts a row that is not a bet; refusing to start (inspect or move the file)`,
+      );
+    }
     const { fh, size } = await openAppend(path, scan.goodBytes);
     if (scan.truncatedBytes > 0) {
       log.warn("storage_recovery", "success", {

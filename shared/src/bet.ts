@@ -38,17 +38,18 @@ function isLeap(y: number): boolean {
   return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 }
 
-/** Today as the integer yyyymmdd (UTC), refreshed at most once a minute. */
+/** Today as the integer yyyymmdd, computed at most once per minute of `now`. */
 let todayCache = 0;
-let todayCachedAt = 0;
+let todayCachedMinute = -1;
 export function todayKey(now = Date.now()): number {
-  if (now - todayCachedAt > 60_000 || todayCache === 0) {
+  const minute = Math.floor(now / 60_000);
+  if (minute !== todayCachedMinute) {
     const d = new Date(now);
     // Accept the date of the most advanced time zone (UTC+14) so no agency's "today" is future.
     const ahead = new Date(d.getTime() + 14 * 3_600_000);
     todayCache =
       ahead.getUTCFullYear() * 10000 + (ahead.getUTCMonth() + 1) * 100 + ahead.getUTCDate();
-    todayCachedAt = now;
+    todayCachedMinute = minute;
   }
   return todayCache;
 }

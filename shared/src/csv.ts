@@ -47,6 +47,8 @@ export function maxEncodedFieldSize(n: number): number {
 
 /** Encodes one row of strings as Python's csv.writer would (CRLF terminator). */
 export function encodeCsvRow(fields: readonly string[]): Buffer {
+  // Python quotes a lone empty field, or the row would read back as a blank line.
+  if (fields.length === 1 && fields[0] === "") return Buffer.from('""\r\n', "latin1");
   const bufs = fields.map((f) => Buffer.from(f, "utf8"));
   const out = Buffer.allocUnsafe(bufs.reduce((n, b) => n + maxEncodedFieldSize(b.length) + 1, 2));
   let pos = 0;

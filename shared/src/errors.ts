@@ -47,16 +47,17 @@ export function errorName(code: number): string {
 
 /** A failure as a value: what went wrong (code) and a short human reason. */
 export interface Fault {
+  readonly kind: "fault";
   readonly code: ErrorCodeValue;
   readonly reason: string;
 }
 
 export function fault(code: ErrorCodeValue, reason: string): Fault {
-  return { code, reason };
+  return { kind: "fault", code, reason };
 }
 
 export function isFault(v: unknown): v is Fault {
-  return typeof v === "object" && v !== null && "code" in v && "reason" in v && !("type" in v);
+  return typeof v === "object" && v !== null && (v as { kind?: unknown }).kind === "fault";
 }
 
 /** Thrown only at process edges (config, fatal I/O); carries a code like the protocol faults. */

@@ -399,10 +399,9 @@ describe("recovery: scanBets and BetStore.open", () => {
     assert.equal(scan.goodBytes, Buffer.byteLength(good));
   });
 
-  it("a malformed complete row stops the scan the same way in small and large files", async () => {
-    // scanBets's `break` on a row without 6 fields leaves only the inner loop: in a file read
-    // in one chunk the rows after the bad one are treated as torn, in a file larger than the
-    // 256 KiB read chunk the scan goes on in the next chunk and counts them.
+  it("a malformed complete row is reported as corruption the same way in small and large files", async () => {
+    // Only the tail can be torn; a complete non-bet row is corruption wherever it is, and the
+    // decision must not depend on where the 256 KiB read chunks fall.
     const good = (i: number) => `1,Ana,Lopez,${30000000 + i},2000-01-01,${i}\r\n`;
     const head = `${good(0)}1,only,five,fields,here\r\n`;
     const small = tmpFile("small.csv");
@@ -410,15 +409,24 @@ describe("recovery: scanBets and BetStore.open", () => {
     let s = head;
     for (let i = 1; i < 10; i++) s += good(i);
     writeFileSync(small, s);
+    const smallText = s;
     for (let i = 10; i < 20_000; i++) s += good(i);
     writeFileSync(large, s);
     const a = await scanBets(small);
     const b = await scanBets(large);
-    assert.deepEqual([a.rows, a.goodBytes], [1, Buffer.byteLength(good(0))]);
     assert.deepEqual(
-      [b.rows, b.goodBytes],
-      [a.rows, a.goodBytes],
+      [a.rows, a.goodBytes, a.corruptAt],
+      [1, Buffer.byteLength(good(0)), Buffer.byteLength(good(0))],
+    );
+    assert.deepEqual(
+      [b.rows, b.goodBytes, b.corruptAt],
+      [a.rows, a.goodBytes, a.corruptAt],
       "same prefix, same decision, whatever the file size",
     );
+    await assert.rejects(
+      BetStore.open(small, "none", new Logger("ERROR")),
+      (e: Error & { code?: string }) => e.code === "CORRUPT_STORAGE",
+    );
+    assert.equal(readFileSync(small, "utf8"), smallText, "a corrupt file is left untouched");
   });
 });

@@ -4,7 +4,7 @@
 // soon as it is complete, so a length claiming gigabytes is refused before anything is buffered.
 
 import { ErrorCode, type Fault, fault } from "../errors.js";
-import { type Frame, HEADER_SIZE, MAGIC, MAX_FRAME, VERSION, isKnownType } from "./frame.js";
+import { type Frame, HEADER_SIZE, isKnownType, MAGIC, MAX_FRAME, VERSION } from "./frame.js";
 
 export class FrameDecoder {
   private chunks: Buffer[] = [];
@@ -37,7 +37,8 @@ export class FrameDecoder {
     const type = this.peek(2);
     if (!isKnownType(type)) return this.fail(ErrorCode.UNKNOWN_TYPE, `unknown type ${type}`);
     if (this.buffered < HEADER_SIZE) return null;
-    const head = this.chunks[0]!.length >= HEADER_SIZE ? this.chunks[0]! : this.copyOut(HEADER_SIZE);
+    const head =
+      this.chunks[0]!.length >= HEADER_SIZE ? this.chunks[0]! : this.copyOut(HEADER_SIZE);
     const len = head.readUInt32BE(8);
     if (len > this.maxFrame - HEADER_SIZE) {
       return this.fail(ErrorCode.FRAME_TOO_LARGE, `frame of ${len + HEADER_SIZE} bytes`);
@@ -54,7 +55,10 @@ export class FrameDecoder {
   end(): Fault | null {
     if (this.failed) return this.failed;
     if (this.buffered > 0) {
-      return this.fail(ErrorCode.TRUNCATED_FRAME, `connection closed inside a frame (${this.buffered} bytes)`);
+      return this.fail(
+        ErrorCode.TRUNCATED_FRAME,
+        `connection closed inside a frame (${this.buffered} bytes)`,
+      );
     }
     return null;
   }

@@ -4,7 +4,7 @@
 import { isUtf8 } from "node:buffer";
 import { FIELD_COUNT } from "../bet.js";
 import { ErrorCode, type ErrorCodeValue, type Fault, fault } from "../errors.js";
-import { FLAG_MORE, HEADER_SIZE, MAX_PAYLOAD, MsgType, encodeFrame, writeHeader } from "./frame.js";
+import { encodeFrame, FLAG_MORE, HEADER_SIZE, MAX_PAYLOAD, MsgType, writeHeader } from "./frame.js";
 
 const malformed = (what: string): Fault => fault(ErrorCode.MALFORMED, `malformed ${what}`);
 

@@ -1,0 +1,174 @@
+// The whole lottery with real processes on loopback: server + agencies, bet mode, echo mode.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { generateDataset } from "../../tools/gen-data.js";
+import {
+  actions,
+  COURSE_DATA,
+  cleanup,
+  startAgency,
+  startServer,
+  stop,
+  tempDir,
+} from "./lib/procs.js";
+
+const COURSE_SIZES = [26936, 25518, 16014, 9238, 991];
+const COURSE_WINNERS = [2, 3, 3, 2, 0];
+
+/** The course's files when ../shared/data exists; otherwise generated files of the same shape. */
+async function courseFiles(dir: string): Promise<{ files: string[]; source: string }> {
+  if (existsSync(join(COURSE_DATA, "agency-1.csv"))) {
+    return {
+      files: [1, 2, 3, 4, 5].map((i) => join(COURSE_DATA, `agency-${i}.csv`)),
+      source: "course",
+    };
+  }
+  await generateDataset({
+    out: dir,
+    agencies: 5,
+    bets: COURSE_SIZES,
+    winners: COURSE_WINNERS,
+    seed: 7,
+    crlf: true,
+  });
+  return { files: [1, 2, 3, 4, 5].map((i) => join(dir, `agency-${i}.csv`)), source: "generated" };
+}
+
+/** Python's csv module reads the stored file and compares it, as a multiset, with the inputs. */
+function pythonCompare(stored: string, inputs: string[]): { equal: boolean; rows: number } {
+  const script = `
+import csv, collections, json, sys
+stored, inputs = sys.argv[1], json.loads(sys.argv[2])
+got = collections.Counter()
+with open(stored, newline='') as f:
+    for row in csv.reader(f):
+        got[tuple(row)] += 1
+want = collections.Counter()
+for a, path in enumerate(inputs, 1):
+    with open(path, newline='', encoding='utf-8') as f:
+        for r in csv.reader(f):
+            if r:
+                want[(str(a), r[0], r[1], r[2], r[3], str(int(r[4])))] += 1
+print(json.dumps({"equal": got == want, "rows": sum(got.values())}))
+`;
+  const r = spawnSync("python3", ["-c", script, stored, JSON.stringify(inputs)], {
+    encoding: "utf8",
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as { equal: boolean; rows: number };
+}
+
+describe("lottery with real processes", () => {
+  const dirs: string[] = [];
+  after(() => dirs.forEach(cleanup));
+
+  test("5 agencies with the course files: all bets stored once, draw once, right winners", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const { files } = await courseFiles(dir);
+    const server = await startServer({ AGENCIES: "5", LOGGING_LEVEL: "INFO" }, dir);
+    const agencies = files.map((f, i) =>
+      startAgency(i + 1, server.port, { CLI_DATA_FILE: f, CLI_BATCH_MAXAMOUNT: "100" }, dir),
+    );
+    const codes = await Promise.all(agencies.map((a) => a.exited));
+    assert.deepEqual(codes, [0, 0, 0, 0, 0], agencies.map((a) => a.stderr).join("\n"));
+    const winners = agencies.map((a) =>
+      Number(actions(a.lines, "consulta_ganadores")[0]?.cant_ganadores),
+    );
+    assert.deepEqual(winners, COURSE_WINNERS);
+    assert.equal(await stop(server), 0);
+    assert.equal(actions(server.lines, "sorteo").length, 1);
+    const received = actions(server.lines, "apuesta_recibida");
+    assert.ok(received.every((m) => m.result === "success"));
+    assert.equal(
+      received.reduce((n, m) => n + Number(m.cantidad), 0),
+      78697,
+    );
+    // every batch but each agency's last is full (100 bets)
+    assert.ok(received.filter((m) => m.cantidad !== "100").length <= 5);
+    const all = [...server.lines, ...agencies.flatMap((a) => a.lines)];
+    assert.equal(actions(all, "").length, 0);
+    assert.ok(!all.some((l) => l.includes("result: fail")), "nothing fails in a normal run");
+    const cmp = pythonCompare(join(dir, "bets.csv"), files);
+    assert.deepEqual(cmp, { equal: true, rows: 78697 });
+  });
+
+  test("bet mode: the agency's one bet is stored and confirmed", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const server = await startServer({ AGENCIES: "1" }, dir);
+    const agency = startAgency(
+      1,
+      server.port,
+      {
+        CLI_MODE: "bet",
+        NOMBRE: "Santiago Lionel",
+        APELLIDO: "Lorca",
+        DOCUMENTO: "30904465",
+        NACIMIENTO: "1999-03-17",
+        NUMERO: "7574",
+      },
+      dir,
+    );
+    assert.equal(await agency.exited, 0, agency.stderr);
+    assert.equal(await stop(server), 0);
+    const sent = actions(agency.lines, "apuesta_enviada");
+    assert.deepEqual(
+      sent.map((m) => [m.result, m.dni, m.numero]),
+      [["success", "30904465", "7574"]],
+    );
+    const stored = actions(server.lines, "apuesta_almacenada");
+    assert.deepEqual(
+      stored.map((m) => [m.result, m.dni, m.numero]),
+      [["success", "30904465", "7574"]],
+    );
+    assert.equal(actions(agency.lines, "consulta_ganadores")[0]?.cant_ganadores, "1");
+    assert.equal(
+      readFileSync(join(dir, "bets.csv"), "utf8"),
+      "1,Santiago Lionel,Lorca,30904465,1999-03-17,7574\r\n",
+    );
+  });
+
+  test("echo mode: every message is echoed and logged with the SPEC's lines", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const server = await startServer({}, dir);
+    writeFileSync(
+      join(dir, "config.yaml"),
+      `server:\n  address: "127.0.0.1:${server.port}"\nloop:\n  amount: 3\n  period: "10ms"\nlog:\n  level: "INFO"\n`,
+    );
+    const agency = startAgency(4, server.port, { CLI_MODE: "echo" }, dir);
+    assert.equal(await agency.exited, 0, agency.stderr);
+    assert.equal(await stop(server), 0);
+    const config = agency.lines.find((l) => l.includes("action: config"))!;
+    assert.match(
+      config,
+      new RegExp(
+        `INFO {5}action: config \\| result: success \\| client_id: 4 \\| server_address: 127\\.0\\.0\\.1:${server.port} \\| loop_amount: 3 \\| loop_period: 10ms \\| log_level: INFO$`,
+      ),
+    );
+    const got = actions(agency.lines, "receive_message").map((m) => m.msg);
+    assert.deepEqual(
+      got,
+      [1, 2, 3].map((n) => `[CLIENT 4] Message N°${n}`),
+    );
+    assert.match(
+      agency.lines.find((l) => l.includes("receive_message"))!,
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO {5}action: receive_message \| result: success \| client_id: 4 \| msg: \[CLIENT 4\] Message N°1$/,
+    );
+    assert.equal(actions(agency.lines, "loop_finished")[0]?.client_id, "4");
+    const srv = actions(server.lines, "receive_message");
+    assert.deepEqual(
+      srv.map((m) => [m.ip, m.msg]),
+      got.map((m) => ["127.0.0.1", m]),
+    );
+    assert.match(
+      server.lines[0]!,
+      /DEBUG {4}action: config \| result: success \| port: 0 \| listen_backlog: 5 \| logging_level: DEBUG$/,
+    );
+  });
+});
