@@ -1,6 +1,7 @@
 // Text connections (the Part 1 echo server, kept as the health check): every line received is
 // logged and sent back. Lines are bounded so a peer cannot make the server buffer without end.
 
+import { isUtf8 } from "node:buffer";
 import type { Socket } from "node:net";
 import type { Logger } from "../../shared/src/log.js";
 
@@ -58,6 +59,16 @@ export class EchoSession {
   }
 
   private echo(raw: Buffer): void {
+    if (this.socket.destroyed) return;
+    if (!isUtf8(raw)) {
+      // Neither our protocol (first byte) nor text: say so once and hang up.
+      this.log.warn("receive_message", "fail", {
+        ip: this.ip,
+        reason: "not a text line (invalid UTF-8)",
+      });
+      this.socket.destroy();
+      return;
+    }
     let end = raw.length;
     if (end > 0 && raw[end - 1] === 0x0d) end--;
     const msg = raw.toString("utf8", 0, end);

@@ -104,7 +104,9 @@ export class LotteryServer {
     });
     // Until the first byte arrives the connection is neither kind: bound its wait too.
     socket.setTimeout(this.config.helloTimeoutMs, () => {
-      if (!session) socket.destroy();
+      if (session) return;
+      this.log.warn("connection", "fail", { ip, code: "IDLE_TIMEOUT", reason: "no data in time" });
+      socket.destroy();
     });
   }
 

@@ -356,7 +356,7 @@ export class AgencySession {
   private onTimeout(): void {
     if (this.closed) return;
     if (this.socket.writableNeedDrain) {
-      this.log.warn("connection", "fail", { ip: this.ip, code: "SLOW_READER", who: this.label });
+      this.log.warn("connection", "fail", { ip: this.ip, who: this.label, code: "SLOW_READER" });
       this.socket.destroy();
       return;
     }
