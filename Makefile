@@ -40,8 +40,8 @@ test-e2e:
 # `docker image prune -f` from time to time (not here: those images are the build
 # cache that makes the next build fast).
 docker-image:
-	docker build -f ./server/Dockerfile -t "server:latest" .
-	docker build -f ./client/Dockerfile -t "client:latest" .
+	docker build --force-rm -f ./server/Dockerfile -t "server:latest" .
+	docker build --force-rm -f ./client/Dockerfile -t "client:latest" .
 .PHONY: docker-image
 
 # Writes $(COMPOSE_FILE) for $(CLIENTS) clients; CLIENT_MODE=echo|bet|batch (default batch).

@@ -28,7 +28,7 @@ started=$(date +%s)
 mkdir -p results/e2e
 say "building server:latest and client:latest"
 for image in server client; do
-  if ! docker build -f "./$image/Dockerfile" -t "$image:latest" . >"results/e2e/build-$image.log" 2>&1; then
+  if ! docker build --force-rm -f "./$image/Dockerfile" -t "$image:latest" . >"results/e2e/build-$image.log" 2>&1; then
     tail -n 40 "results/e2e/build-$image.log" >&2
     say "FAIL: docker build of $image:latest (full log: results/e2e/build-$image.log)"
     exit 1
