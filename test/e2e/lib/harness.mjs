@@ -119,7 +119,9 @@ export function ensureImages() {
     ["./server/Dockerfile", "server:latest"],
     ["./client/Dockerfile", "client:latest"],
   ]) {
-    check("docker", ["build", "--force-rm", "-q", "-f", file, "-t", tag, "."], { timeout: 900 * SECOND });
+    check("docker", ["build", "--force-rm", "-q", "-f", file, "-t", tag, "."], {
+      timeout: 900 * SECOND,
+    });
   }
 }
 
