@@ -31,7 +31,7 @@ test: node_modules
 	npm test
 .PHONY: test
 
-# Docker end-to-end suite (builds the images once, runs every scenario, ~5 min).
+# Docker end-to-end suite (builds the images once, runs every scenario, ~3 min).
 test-e2e:
 	./scripts/e2e.sh
 .PHONY: test-e2e
