@@ -54,6 +54,8 @@ export interface AgencyLive {
   stored: number | null;
   invalidRows: number;
   rejectedBets: number;
+  /** ms since the run started: the agency's first log line (`config`), i.e. node has booted. */
+  upAt: number | null;
   /** ms since the run started. */
   winnersAt: number | null;
   exit: ExitInfo | null;
@@ -95,6 +97,9 @@ export interface LotteryOptions {
   /** Extra node flags (e.g. --cpu-prof) for the server and for given agencies. */
   serverNodeArgs?: readonly string[];
   agencyNodeArgs?: (id: number) => readonly string[];
+  /** Extra environment for the server / every agency (experiments: MALLOC_ARENA_MAX, ...). */
+  serverEnv?: Readonly<Record<string, string>>;
+  agencyEnv?: Readonly<Record<string, string>>;
   /** Aborting stops every process (SIGINT of the caller). */
   signal?: AbortSignal;
   /** Called on notable moments (for plain progress output). */
@@ -154,6 +159,7 @@ export class LotteryRun {
       stored: null,
       invalidRows: 0,
       rejectedBets: 0,
+      upAt: null,
       winnersAt: null,
       exit: null,
       proc: null,
@@ -213,6 +219,7 @@ export class LotteryRun {
           STORAGE_FILEPATH: this.storagePath,
           STORAGE_SYNC: o.sync,
           LOGGING_LEVEL: o.serverLogLevel,
+          ...o.serverEnv,
         },
         onLine: (line, _s, at) => this.onServerLine(line, at),
         logPath: this.logPath("server"),
@@ -247,6 +254,7 @@ export class LotteryRun {
             CLI_DATA_FILE: resolve(a.dataFile),
             CLI_LOG_LEVEL: o.agencyLogLevel,
             CLI_MODE: "batch",
+            ...o.agencyEnv,
           };
           if (o.window !== undefined) env.CLI_BATCH_WINDOW = String(o.window);
           if (o.maxAmount !== undefined) env.CLI_BATCH_MAXAMOUNT = String(o.maxAmount);
@@ -360,6 +368,7 @@ export class LotteryRun {
   private onAgencyLine(a: AgencyLive, line: string, at: number): void {
     const m = parseLogLine(line);
     if (m === null) return;
+    a.upAt ??= this.elapsed(at);
     switch (m.action) {
       case "apuesta_enviada":
         if (m.result === "in_progress") {
