@@ -46,6 +46,7 @@ import {
   LotteryRun,
   type SyncMode,
 } from "./lib/lottery.js";
+import { describeExit } from "./lib/proc.js";
 
 export interface Scale {
   id: string;
@@ -287,37 +288,38 @@ async function runOnce(s: RunSetup): Promise<RunRecord> {
     const agencyCpu = r.agencies.reduce((n, a) => n + (a.proc?.stats.cpuMs ?? 0), 0);
     const problems: string[] = [];
     if (r.failure) {
+      // the run was cut short: say why, with the crashed processes' own words, and nothing more
       problems.push(r.failure);
-      for (const p of [r.server.proc, ...r.agencies.map((a) => a.proc)]) {
+      const crashed = [r.server.proc, ...r.agencies.map((a) => a.proc)].filter((p) => {
         const e = p?.exit;
-        if (p && e && (e.signal !== null || (e.code !== 0 && e.code !== null))) {
+        return e && (e.code !== 0 || e.signal !== null) && e.signal !== "SIGTERM";
+      });
+      for (const p of crashed.slice(0, 3)) {
+        problems.push(`${p!.name} (${describeExit(p!.exit)}): ${errorLine(p!.lastLines())}`);
+      }
+      if (crashed.length > 3) problems.push(`${crashed.length - 3} more processes failed`);
+    } else {
+      const stored = await countStoredBets(r.storagePath);
+      r.agencies.forEach((a, i) => {
+        const gen = s.data.agencies[i]!;
+        if (a.exit?.code !== 0)
+          problems.push(`agency ${a.id}: exit ${a.exit?.code ?? a.exit?.signal}`);
+        if (a.stored !== gen.rows) problems.push(`agency ${a.id}: ${a.stored} bets of ${gen.rows}`);
+        if (a.winners !== gen.winners)
+          problems.push(`agency ${a.id}: ${a.winners} winners of ${gen.winners}`);
+        const st = stored.perAgency.get(a.id);
+        if (st?.rows !== gen.rows || st.winners !== gen.winners) {
           problems.push(
-            `${p.name} (${e.signal ?? `exit ${e.code}`}): ${p.lastLines().slice(-3).join(" / ")}`,
+            `agency ${a.id}: bets.csv holds ${st?.rows ?? 0} rows / ${st?.winners ?? 0} winners`,
           );
         }
-      }
+      });
+      if (stored.rows !== s.data.total.rows)
+        problems.push(`bets.csv: ${stored.rows} rows of ${s.data.total.rows}`);
+      if (r.server.exit?.code !== 0)
+        problems.push(`server: exit ${r.server.exit?.code ?? r.server.exit?.signal}`);
     }
-    const stored = await countStoredBets(r.storagePath);
-    let bets = 0;
-    r.agencies.forEach((a, i) => {
-      const gen = s.data.agencies[i]!;
-      bets += a.stored ?? 0;
-      if (a.exit?.code !== 0)
-        problems.push(`agency ${a.id}: exit ${a.exit?.code ?? a.exit?.signal}`);
-      if (a.stored !== gen.rows) problems.push(`agency ${a.id}: ${a.stored} bets of ${gen.rows}`);
-      if (a.winners !== gen.winners)
-        problems.push(`agency ${a.id}: ${a.winners} winners of ${gen.winners}`);
-      const st = stored.perAgency.get(a.id);
-      if (st?.rows !== gen.rows || st.winners !== gen.winners) {
-        problems.push(
-          `agency ${a.id}: bets.csv holds ${st?.rows ?? 0} rows / ${st?.winners ?? 0} winners`,
-        );
-      }
-    });
-    if (stored.rows !== s.data.total.rows)
-      problems.push(`bets.csv: ${stored.rows} rows of ${s.data.total.rows}`);
-    if (r.server.exit?.code !== 0)
-      problems.push(`server: exit ${r.server.exit?.code ?? r.server.exit?.signal}`);
+    const bets = r.agencies.reduce((n, a) => n + (a.stored ?? 0), 0);
     const last = r.times.lastWinners ?? r.times.allExited;
     const agencyRss = r.agencies.map((a) => a.proc?.stats.peakRssKb ?? 0);
     return {
@@ -361,6 +363,12 @@ function machineBusyS(): number {
   } catch {
     return 0;
   }
+}
+
+/** The line that says what went wrong (an Error or fatal line), else the last one. */
+function errorLine(lines: readonly string[]): string {
+  const e = lines.find((l) => /Error\b|^fatal:|CRITICAL/.test(l));
+  return (e ?? lines.filter((l) => l.trim() !== "").at(-1) ?? "(no output)").trim();
 }
 
 function median(values: number[]): number {
@@ -437,6 +445,7 @@ const HEAD = [
 
 function rowOf(r: ScenarioResult): string[] {
   const m = r.median;
+  const okRuns = r.runs.filter((x) => x.ok).length;
   const cfg = `w${r.window}, ${r.sync}${r.maxAmount === "default" ? "" : `, max-amount ${r.maxAmount}`}`;
   return [
     r.scale,
@@ -444,7 +453,7 @@ function rowOf(r: ScenarioResult): string[] {
     r.bets % r.agencies === 0
       ? `${r.agencies} × ${int(r.bets / r.agencies)}`
       : `${int(r.bets)} (${r.agencies} ag.)`,
-    String(r.runs.length),
+    okRuns === r.runs.length ? String(r.runs.length) : `${okRuns} ok of ${r.runs.length}`,
     m.seconds.toFixed(3),
     int(sig3(m.betsPerSecond)),
     m.ingestS.toFixed(3),
@@ -516,7 +525,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           sync: config.sync,
           maxAmount: config.maxAmount ?? "default",
           runs,
-          median: medianRecord(runs),
+          median: medianRecord(runs.some((r) => r.ok) ? runs.filter((r) => r.ok) : runs),
         });
       }
       if (o.profile) {
