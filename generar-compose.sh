@@ -139,6 +139,15 @@ EOF
       - CLI_ID=$i
       - CLI_MODE=$mode
 EOF
+    if [ "$mode" != echo ]; then
+      # A whole lottery takes well under a second; the course's tests attach
+      # `docker compose logs -f` after `up -d` returns and need the draw to show up before
+      # the agencies' results. Starting the agencies a moment later keeps the log stream
+      # in real time instead of a race between per-container backlogs.
+      cat <<EOF
+      - CLI_START_DELAY=${AGENCY_START_DELAY:-2s}
+EOF
+    fi
     if [ "$mode" = bet ]; then
       k=$((i - 1))
       cat <<EOF

@@ -148,6 +148,7 @@ export class Agency {
 
   /** Runs the whole agency; retries the current step after a dropped connection. */
   async run(): Promise<AgencyResult> {
+    if (this.cfg.startDelayMs > 0) await sleep(this.cfg.startDelayMs, this.ac.signal);
     for (;;) {
       const { link, committed, state } = await this.connect();
       try {

@@ -51,6 +51,7 @@ export class AgencySession {
   private queueHead = 0;
   private closed = false;
   private waitingForDraw = false;
+  private flushScheduled = false;
   private pausedBy = new Set<"inflight" | "drain">();
   private cancelDraw: (() => void) | null = null;
   private readonly helloTimer: NodeJS.Timeout;
@@ -214,17 +215,18 @@ export class AgencySession {
     const count = view.count;
     const total = view.first + count;
     const singleDoc = single ? this.field(view, 2) : "";
-    this.lottery.store.append(rows).then(
-      () => {
-        if (single) {
-          this.log.info("apuesta_almacenada", "success", { dni: singleDoc, numero: numbers[0]! });
-        } else {
-          this.log.info("apuesta_recibida", "success", { cantidad: count });
-        }
-        this.ready(slot, [encodeAck(f.seq, total)]);
-      },
-      (err: unknown) => this.onFatal(err as Error),
-    );
+    this.lottery.store.append(rows, (err) => {
+      if (err) {
+        this.onFatal(err);
+        return;
+      }
+      if (single) {
+        this.log.info("apuesta_almacenada", "success", { dni: singleDoc, numero: numbers[0]! });
+      } else {
+        this.log.info("apuesta_recibida", "success", { cantidad: count });
+      }
+      this.ready(slot, [encodeAck(f.seq, total)]);
+    });
   }
 
   private field(view: BatchView, f: number): string {
@@ -312,7 +314,15 @@ export class AgencySession {
   private ready(slot: Slot, frames: Buffer[], close = false): void {
     slot.frames = frames;
     slot.close = close;
-    this.flushQueue();
+    // Many replies become ready together (one fsync acknowledges many batches): write them
+    // to the socket in one go instead of one syscall each.
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => {
+        this.flushScheduled = false;
+        this.flushQueue();
+      });
+    }
   }
 
   private flushQueue(): void {

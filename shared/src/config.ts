@@ -142,6 +142,8 @@ export interface ClientConfig {
   secret: string;
   /** How long to keep retrying while the server is unreachable. */
   retryBudgetMs: number;
+  /** Pause before the agency starts working (see generar-compose.sh). */
+  startDelayMs: number;
 }
 
 function lookup(doc: unknown, path: string): unknown {
@@ -197,12 +199,14 @@ export function loadClientConfig(yamlText: string, env: Env): ClientConfig {
       "batch.maxAmount",
       get("CLI_BATCH_MAXAMOUNT", "batch.maxAmount", "100"),
       1,
-      65535,
+      1_000_000_000, // any size: 8 kB frames bound what a batch really holds
     ),
     window: intIn("batch.window", get("CLI_BATCH_WINDOW", "batch.window", "32"), 1, 1024),
     mode,
     dataFile: get("CLI_DATA_FILE", "data.file", `./.data/agency-${id}.csv`),
     secret: get("CLI_SECRET", "secret", ""),
     retryBudgetMs: durationMs("retry budget", get("CLI_RETRY_BUDGET", "server.retryBudget", "60s")),
+    // environment only: set by generar-compose.sh, not a config.yaml key
+    startDelayMs: durationMs("CLI_START_DELAY", env.CLI_START_DELAY || "0s"),
   };
 }

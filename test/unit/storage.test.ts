@@ -80,9 +80,13 @@ const strRow = (b: Bet) => [
   String(b.number),
 ];
 
+/** load_bets yields lazily decoded bets: compare their values as plain objects. */
 async function loadAll(path: string): Promise<Bet[]> {
   const out: Bet[] = [];
-  for await (const b of load_bets(path)) out.push(b);
+  for await (const b of load_bets(path)) {
+    const { agency, first_name, last_name, document, birthdate, number } = b;
+    out.push({ agency, first_name, last_name, document, birthdate, number });
+  }
   return out;
 }
 
@@ -378,7 +382,9 @@ describe("recovery: scanBets and BetStore.open", () => {
         /WARNING +action: storage_recovery \| result: success \|.*repaired_bytes: \d+/,
       );
       // appends after recovery start on a clean row boundary
-      await store.append(Buffer.from("5,Eva,Ruiz,6,2000-01-01,1\r\n"));
+      await new Promise<void>((res, rej) =>
+        store.append(Buffer.from("5,Eva,Ruiz,6,2000-01-01,1\r\n"), (e) => (e ? rej(e) : res())),
+      );
       await store.close();
       assert.equal(readFileSync(path, "utf8"), `${complete}5,Eva,Ruiz,6,2000-01-01,1\r\n`);
       assert.deepEqual(pythonReadRows(path).length, 5);
