@@ -171,4 +171,23 @@ describe("lottery with real processes", () => {
       /DEBUG {4}action: config \| result: success \| port: 0 \| listen_backlog: 5 \| logging_level: DEBUG$/,
     );
   });
+
+  test("identity: with AGENCY_SECRETS an agency must present its own secret", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    writeFileSync(join(dir, "a1.csv"), "Ana,Pérez,30111222,1990-01-01,7574\n");
+    const server = await startServer({ AGENCIES: "1", AGENCY_SECRETS: "1:s3cr3t" }, dir);
+    const env = { CLI_DATA_FILE: join(dir, "a1.csv") };
+    const impostor = startAgency(1, server.port, { ...env, CLI_SECRET: "guess" }, dir);
+    assert.equal(await impostor.exited, 1);
+    assert.match(impostor.stderr, /^fatal: server error AUTH_FAILED/m);
+    await server.waitFor(/code: AUTH_FAILED/);
+    const anonymous = startAgency(1, server.port, env, dir);
+    assert.equal(await anonymous.exited, 1);
+    const real = startAgency(1, server.port, { ...env, CLI_SECRET: "s3cr3t" }, dir);
+    assert.equal(await real.exited, 0, real.stderr);
+    assert.equal(actions(real.lines, "consulta_ganadores")[0]?.cant_ganadores, "1");
+    assert.equal(await stop(server), 0);
+    assert.equal(readFileSync(join(dir, "bets.csv"), "utf8").split("\r\n").length - 1, 1);
+  });
 });
