@@ -20,6 +20,7 @@ export class LotteryServer {
   private readonly server: Server;
   private readonly sockets = new Map<Socket, Session | null>();
   private closing = false;
+  private readonly sweep: NodeJS.Timeout;
 
   constructor(
     private readonly config: ServerConfig,
@@ -29,6 +30,13 @@ export class LotteryServer {
   ) {
     this.server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
     this.server.maxConnections = config.maxConnections;
+    this.sweep = setInterval(() => {
+      const now = Date.now();
+      for (const session of this.sockets.values()) {
+        if (session instanceof AgencySession) session.checkDeadlines(now);
+      }
+    }, 1000);
+    this.sweep.unref();
     this.server.on("connection", (s) => this.onConnection(s));
     this.server.on("drop", (d) => {
       this.log.warn("accept_connections", "fail", {
@@ -113,6 +121,7 @@ export class LotteryServer {
   /** Steps 1 and 2 of the close order; resolves when every connection is closed. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.sweep);
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       for (const [socket, session] of this.sockets) {

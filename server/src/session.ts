@@ -52,6 +52,7 @@ export class AgencySession {
   private closed = false;
   private waitingForDraw = false;
   private flushScheduled = false;
+  private partialSince = 0;
   private pausedBy = new Set<"inflight" | "drain">();
   private cancelDraw: (() => void) | null = null;
   private readonly helloTimer: NodeJS.Timeout;
@@ -93,6 +94,18 @@ export class AgencySession {
       }
       this.handle(f as Frame);
       if (this.closed) return;
+    }
+    // Read timeout: a frame that was started must be completed in time (a peer trickling
+    // bytes would otherwise keep resetting the idle timer forever).
+    if (this.decoder.pending === 0) this.partialSince = 0;
+    else if (this.partialSince === 0) this.partialSince = Date.now();
+  }
+
+  /** Called about once a second by the server. */
+  checkDeadlines(now: number): void {
+    if (this.closed || this.pausedBy.size > 0) return;
+    if (this.partialSince !== 0 && now - this.partialSince > this.limits.helloTimeoutMs) {
+      this.fail(ErrorCode.IDLE_TIMEOUT, "frame not completed in time");
     }
   }
 
@@ -360,7 +373,10 @@ export class AgencySession {
 
   private resume(reason: "inflight" | "drain"): void {
     if (!this.pausedBy.delete(reason)) return;
-    if (this.pausedBy.size === 0 && !this.closed) this.socket.resume();
+    if (this.pausedBy.size === 0 && !this.closed) {
+      if (this.partialSince !== 0) this.partialSince = Date.now(); // the wait was ours
+      this.socket.resume();
+    }
   }
 
   private onTimeout(): void {

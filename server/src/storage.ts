@@ -246,7 +246,8 @@ export function encodeBetRow(
   pos = appendName(out, pos, buf, starts[base + F_LAST]!, ends[base + F_LAST]!);
   out[pos++] = COMMA;
   // documents and dates were validated as digits / YYYY-MM-DD: never need quoting
-  for (let i = starts[base + F_DOCUMENT]!, e = ends[base + F_DOCUMENT]!; i < e; i++) out[pos++] = buf[i]!;
+  for (let i = starts[base + F_DOCUMENT]!, e = ends[base + F_DOCUMENT]!; i < e; i++)
+    out[pos++] = buf[i]!;
   out[pos++] = COMMA;
   for (let i = starts[base + F_BIRTHDATE]!, e = i + 10; i < e; i++) out[pos++] = buf[i]!;
   out[pos++] = COMMA;

@@ -132,7 +132,7 @@ describe("generar-compose.sh", () => {
         assert.equal(c.container_name, `client${i}`);
         assert.equal(c.image, "client:latest");
         assert.deepEqual(c.networks, ["testing_net"]);
-        assert.deepEqual(envOf(c), { CLI_ID: String(i), CLI_MODE: "batch" });
+        assert.deepEqual(envOf(c), { CLI_ID: String(i), CLI_MODE: "batch", CLI_START_DELAY: "2s" });
         assert.deepEqual(mountsOf(c), [
           { source: "./client/config.yaml", target: "/app/config.yaml", readOnly: true },
           {
@@ -157,6 +157,7 @@ describe("generar-compose.sh", () => {
     for (const i of [1, 2]) {
       const c = doc.services[`client${i}`];
       assert.equal(envOf(c).CLI_MODE, "echo");
+      assert.ok(!("CLI_START_DELAY" in envOf(c)), "echo clients start at once");
       assert.deepEqual(
         mountsOf(c).map((m) => m.target),
         ["/app/config.yaml"],

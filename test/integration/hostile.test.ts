@@ -155,6 +155,23 @@ describe("hostile input", () => {
     await server.waitFor(/reason: no HELLO in time/);
   });
 
+  test("a peer trickling a frame byte by byte is cut by the read timeout", async () => {
+    const s = connect({ host: "127.0.0.1", port: server.port });
+    s.on("error", () => undefined);
+    s.resume();
+    await new Promise((res) => s.on("connect", res));
+    s.write(encodeHello(1, { agency: 1, secret: "" }));
+    const frame = batch(2, 0, [["Ana", "Pérez", "30111222", "1990-01-01", "10"]]);
+    let i = 0;
+    const drip = setInterval(() => {
+      if (i < frame.length && !s.destroyed) s.write(frame.subarray(i, ++i));
+    }, 300); // every byte resets the idle timer (2 s); the frame never completes in time
+    const closed = new Promise<void>((res) => s.on("close", () => res()));
+    await server.waitFor(/code: IDLE_TIMEOUT \| reason: frame not completed in time/);
+    await closed;
+    clearInterval(drip);
+  });
+
   test("a client that never reads its replies is cut off as a slow reader", async () => {
     const s = connect({ host: "127.0.0.1", port: server.port });
     s.on("error", () => undefined);
