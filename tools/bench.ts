@@ -533,12 +533,12 @@ export async function main(argv: readonly string[]): Promise<number> {
           let r = await runOnce({ data, config, ...nodeArgs });
           // another program competed for the CPUs: run again (up to --retries times)
           for (let k = 0; r.ok && disturbed(r) && k < o.retries; k++) {
-            report(scale, config, i, r, " (disturbed: run again)");
+            report(scale, config, i, r, " (disturbed by other programs: running it again)");
             const again = await runOnce({ data, config, ...nodeArgs });
             if (!again.ok || again.otherCpuS < r.otherCpuS) r = again;
           }
           runs.push(r);
-          report(scale, config, i, r, "");
+          report(scale, config, i, r, disturbed(r) ? " (kept: the least disturbed)" : "");
           if (!r.ok) failed = true;
         }
         results.push({
