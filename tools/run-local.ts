@@ -301,7 +301,7 @@ function totals(run: LotteryRun, rows: readonly number[]) {
   run.agencies.forEach((a, i) => {
     sent += a.sent;
     expected += Math.max(rows[i] ?? 0, a.sent);
-    if (a.phase === "done") done++;
+    if (a.phase === "done" || a.phase === "waiting_draw") done++;
   });
   return { sent, expected, done };
 }
@@ -351,7 +351,7 @@ class PlainProgress implements Progress {
     const t = `[${secs(at ?? run.elapsed()).padStart(6)}s]`;
     this.write(
       `${t} progress: sent ${int(sent)}/${int(expected)} bets (${pct(sent, expected).trim()}), ` +
-        `stored ${int(run.server.stored)}, ${done}/${run.agencies.length} agencies done\n`,
+        `stored ${int(run.server.stored)}, ${done}/${run.agencies.length} agencies done sending\n`,
     );
   }
 
@@ -402,7 +402,7 @@ class BarProgress implements Progress {
     const drawAt = run.server.drawAt;
     lines.push(
       `${secs(run.elapsed()).padStart(7)} s  sent ${int(sent)}/${int(expected)} (${pct(sent, expected).trim()})` +
-        `  stored ${int(run.server.stored)}  agencies done ${done}/${run.agencies.length}` +
+        `  stored ${int(run.server.stored)}  done sending ${done}/${run.agencies.length}` +
         (drawAt === null ? "" : `  draw at ${secs(drawAt)} s`),
     );
     const room = Math.max(3, this.screenRows - lines.length - 2);

@@ -103,7 +103,7 @@ describe("run-local", () => {
     assert.match(out, /3 agencies started \(pids \d+ \d+ \d+\)/);
     assert.match(
       out,
-      /\] progress: sent [\d,]+\/6,000 bets \([\d.]+%\), stored [\d,]+, \d\/3 agencies done/,
+      /\] progress: sent [\d,]+\/6,000 bets \([\d.]+%\), stored [\d,]+, \d\/3 agencies done sending/,
     );
     assert.match(out, /\] progress: sent 6,000\/6,000 bets \(100\.0%\)/);
     assert.match(out, /draw done \(sorteo\)/);
