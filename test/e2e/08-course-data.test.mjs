@@ -26,7 +26,10 @@ import {
 } from "./lib/harness.mjs";
 import { checkLottery, lotteryDone } from "./lib/lottery.mjs";
 
-const DATA = join(ROOT, "../shared/data");
+const DATA = join(
+  process.env.SHARED_DIR ? process.env.SHARED_DIR : join(ROOT, "../shared"),
+  "data",
+);
 const AGENCIES = 5;
 const ROWS = [26936, 25518, 16014, 9238, 991];
 const WINNERS = [2, 3, 3, 2, 0];

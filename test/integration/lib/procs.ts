@@ -8,7 +8,11 @@ import { join, resolve } from "node:path";
 export const ROOT = resolve(import.meta.dirname, "../../../..");
 export const SERVER_JS = join(ROOT, "dist/server/src/main.js");
 export const AGENCY_JS = join(ROOT, "dist/client/src/main.js");
-export const COURSE_DATA = resolve(ROOT, "../shared/data");
+/** The course's agency files: ../shared/data next to the repository (or $SHARED_DIR/data). */
+export const COURSE_DATA = join(
+  process.env.SHARED_DIR ? resolve(process.env.SHARED_DIR) : resolve(ROOT, "../shared"),
+  "data",
+);
 
 export interface Proc {
   child: ChildProcess;
