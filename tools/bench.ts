@@ -429,7 +429,8 @@ function medianRecord(runs: RunRecord[]): RunRecord {
 }
 
 function machine() {
-  let commit = "unknown";
+  // outside a git checkout (e.g. an exported tree), QUINIELA_COMMIT names the source
+  let commit = process.env.QUINIELA_COMMIT ?? "unknown";
   try {
     commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], {
       encoding: "utf8",
