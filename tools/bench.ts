@@ -9,8 +9,8 @@
  * `50x100k` (50 agencies x 100,000). Each scale runs a base configuration (window 32, durable
  * fdatasync writes, the agency's default max-amount) and, unless --no-variants, the variants:
  * window 1 (course, 5x1M), STORAGE_SYNC=none (course, 5x1M) and full 8 kB frames
- * (max-amount 65535; course, 5x1M). The course scale runs 3 times per configuration and reports
- * the median; the larger ones once (--runs / --large-runs).
+ * (max-amount 65535; course, 5x1M). Every configuration runs 3 times and the median is
+ * reported (--runs for the course scale, --large-runs for the others).
  *
  * Measured per run (see docs/bench.md):
  *   seconds   from spawning the server to the last agency's `consulta_ganadores` line;
@@ -125,7 +125,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --scales LIST     comma-separated: course,5x1M,50x100k (default: all)
   --quick           smoke run: the course scale once, no variants
   --runs N          runs per configuration at the course scale (default 3; median reported)
-  --large-runs N    runs per configuration at the larger scales (default 1)
+  --large-runs N    runs per configuration at the larger scales (default 3)
   --retries N       run again when other programs took > 10 % of the CPUs during a run
                     (default 2; the least disturbed run is kept, its other CPU reported)
   --no-variants     only the base configuration (window 32, fdatasync)
@@ -204,7 +204,7 @@ function parseCli(argv: readonly string[]): BenchOptions {
   return {
     scales,
     runs: count("runs", quick ? 1 : 3),
-    largeRuns: count("large-runs", 1),
+    largeRuns: count("large-runs", quick ? 1 : 3),
     retries: str("retries") === "0" ? 0 : count("retries", 2),
     variants: !quick && values["no-variants"] !== true,
     profile: values.profile === true,
