@@ -272,6 +272,7 @@ export class Agency {
 
   private async streamFrom(link: Link, startOffset: number, skipValid: number): Promise<void> {
     const cfg = this.cfg;
+    const socket = link.socket;
     const builder = new BatchBuilder();
     const csv = new CsvReader(startOffset);
     const today = todayKey();
@@ -281,7 +282,9 @@ export class Agency {
     let lastEnd = startOffset;
     let prevValid = true;
 
-    const emit = async (): Promise<void> => {
+    // Rows are handled synchronously; the loop only awaits when the window is full or the
+    // socket wants a 'drain'. Writes are corked per file chunk: one writev for many frames.
+    const emit = (): void => {
       if (builder.count === 0) return;
       const seq = link.nextSeq();
       const frame = builder.build(MsgType.BATCH, seq, pos);
@@ -292,64 +295,73 @@ export class Agency {
         endOffset: lastEnd,
         reply: link.request(seq, frame),
       };
-      rec.reply.catch(() => undefined); // observed below or superseded by a reconnect
+      rec.reply.catch(() => undefined); // observed in settleOldest or superseded by a reconnect
       this.inflight.push(rec);
-      this.log.debug("apuesta_enviada", "in_progress", { cantidad: rec.count, first: rec.first });
+      if (this.log.enabled("DEBUG")) {
+        this.log.debug("apuesta_enviada", "in_progress", { cantidad: rec.count, first: rec.first });
+      }
       pos += builder.count;
       builder.reset();
       batchStart = lastEnd;
-      if (link.socket.writableNeedDrain) await link.drained();
+    };
+    const mustWait = (): boolean => this.inflight.length >= cfg.window || socket.writableNeedDrain;
+    const wait = async (): Promise<void> => {
+      socket.uncork();
+      if (socket.writableNeedDrain) await link.drained();
       while (this.inflight.length >= cfg.window) await this.settleOldest();
+      socket.cork();
+    };
+    const take = (r: CsvRecord): void => {
+      if (!this.fits(r, builder)) emit(); // a row that does not fit closes the frame
+      const fault = this.checkRow(r, builder, today);
+      if (fault === "skip") return;
+      if (fault) {
+        if (r.startOffset >= this.reportedUpTo) {
+          this.invalidRows++;
+          this.reportedUpTo = r.endOffset;
+          this.log.warn("leer_apuesta", "fail", {
+            line: r.line,
+            code: errorName(fault.code),
+            reason: fault.reason,
+          });
+        }
+        return;
+      }
+      if (skip > 0) {
+        builder.undo();
+        skip--;
+        batchStart = r.endOffset;
+        lastEnd = r.endOffset;
+        return;
+      }
+      lastEnd = r.endOffset;
+      if (builder.count >= cfg.batchMaxAmount) emit();
     };
 
     const stream = createReadStream(cfg.dataFile, { start: startOffset, highWaterMark: 64 * 1024 });
     this.fileStream = stream;
+    socket.cork();
     try {
-      const take = async (r: CsvRecord): Promise<void> => {
-        const fault = this.checkRow(r, builder, today);
-        if (fault === "skip") return;
-        if (fault) {
-          if (r.startOffset >= this.reportedUpTo) {
-            this.invalidRows++;
-            this.reportedUpTo = r.endOffset;
-            this.log.warn("leer_apuesta", "fail", {
-              line: r.line,
-              code: errorName(fault.code),
-              reason: fault.reason,
-            });
-          }
-          return;
-        }
-        if (skip > 0) {
-          builder.undo();
-          skip--;
-          batchStart = r.endOffset;
-          lastEnd = r.endOffset;
-          return;
-        }
-        lastEnd = r.endOffset;
-        if (builder.count >= cfg.batchMaxAmount) await emit();
-      };
       for await (const chunk of stream as AsyncIterable<Buffer>) {
         if (this.aborted) return;
         const valid = isUtf8(chunk);
         csv.feed(chunk);
-        const bothValid = valid && prevValid;
+        this.chunkUtf8 = valid && prevValid;
         prevValid = valid;
         for (let r = csv.next(); r; r = csv.next()) {
-          this.chunkUtf8 = bothValid;
-          // a row that does not fit in the current frame closes it
-          if (!this.fits(r, builder)) await emit();
-          await take(r);
+          take(r);
+          if (mustWait()) await wait();
         }
+        socket.uncork();
+        socket.cork();
       }
       const last = csv.end();
       if (last) {
         this.chunkUtf8 = prevValid;
-        if (!this.fits(last, builder)) await emit();
-        await take(last);
+        take(last);
       }
-      await emit();
+      emit();
+      socket.uncork();
       while (this.inflight.length > 0) await this.settleOldest();
       this.finishedSending = true;
     } catch (err) {
@@ -361,6 +373,7 @@ export class Agency {
       }
       throw err;
     } finally {
+      if (socket.writableCorked) socket.uncork();
       stream.destroy();
       this.fileStream = null;
     }

@@ -178,9 +178,9 @@ export class Lottery {
     await this.store.flush();
     const winners = new Map<number, string[]>();
     for (let a = 1; a <= this.agencies; a++) winners.set(a, []);
-    for await (const bet of load_bets(this.store.path) as AsyncIterable<Bet>) {
+    await load_bets(this.store.path, (bet: Bet) => {
       if (has_won(bet)) winners.get(bet.agency)?.push(bet.document);
-    }
+    });
     this.winners = winners;
     this.log.info("sorteo", "success");
     const listeners = this.drawListeners;

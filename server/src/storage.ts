@@ -62,80 +62,50 @@ export async function store_bets(bets: readonly Bet[], path = STORAGE_FILEPATH):
 }
 
 /**
- * A stored bet decoded lazily: the agency and number are parsed at once (the draw needs only
- * them), the strings only when read. Fields that were quoted in the file live in the reader's
- * scratch buffer, which is reused, so those are decoded immediately.
+ * A view of the CSV record being parsed, read as a Bet. It is re-pointed at every row, so it is
+ * only valid during the callback that receives it; `toBet()` copies it out. Fields are decoded
+ * only when read: the draw touches `number` on every row and the rest only for winners.
  */
-class StoredBet implements Bet {
-  private _first: string | undefined;
-  private _last: string | undefined;
-  private _document: string | undefined;
-  private _birthdate: string | undefined;
+class BetRowView implements Bet {
+  private rec: CsvRecord | null = null;
 
-  constructor(
-    private readonly buf: Buffer,
-    private readonly s1: number,
-    private readonly e1: number,
-    private readonly s2: number,
-    private readonly e2: number,
-    private readonly s3: number,
-    private readonly e3: number,
-    private readonly s4: number,
-    private readonly e4: number,
-    readonly agency: number,
-    readonly number: number,
-  ) {}
+  point(rec: CsvRecord): boolean {
+    if (rec.fieldCount !== 6) return false;
+    this.rec = rec;
+    return this.agency >= 0 && this.number >= 0;
+  }
 
+  private str(f: number, enc: "utf8" | "latin1"): string {
+    const r = this.rec!;
+    return r.bufs[f]!.toString(enc, r.starts[f], r.ends[f]);
+  }
+  private uint(f: number): number {
+    const r = this.rec!;
+    return parseUint(r.bufs[f]!, r.starts[f]!, r.ends[f]!);
+  }
+
+  get agency(): number {
+    return this.uint(0);
+  }
   get first_name(): string {
-    this._first ??= this.buf.toString("utf8", this.s1, this.e1);
-    return this._first;
+    return this.str(1, "utf8");
   }
   get last_name(): string {
-    this._last ??= this.buf.toString("utf8", this.s2, this.e2);
-    return this._last;
+    return this.str(2, "utf8");
   }
   get document(): string {
-    this._document ??= this.buf.toString("latin1", this.s3, this.e3);
-    return this._document;
+    return this.str(3, "latin1");
   }
   get birthdate(): string {
-    this._birthdate ??= this.buf.toString("latin1", this.s4, this.e4);
-    return this._birthdate;
+    return this.str(4, "latin1");
+  }
+  get number(): number {
+    return this.uint(5);
   }
 
-  toJSON(): Bet {
+  toBet(): Bet {
     const { agency, first_name, last_name, document, birthdate, number } = this;
     return { agency, first_name, last_name, document, birthdate, number };
-  }
-
-  static from(rec: CsvRecord): Bet | null {
-    if (rec.fieldCount !== 6) return null;
-    const agency = parseUint(rec.bufs[0]!, rec.starts[0]!, rec.ends[0]!);
-    const number = parseUint(rec.bufs[5]!, rec.starts[5]!, rec.ends[5]!);
-    if (agency < 0 || number < 0) return null;
-    const b = rec.bufs;
-    const plain = b[1] === b[2] && b[2] === b[3] && b[3] === b[4];
-    const bet = new StoredBet(
-      b[1]!,
-      rec.starts[1]!,
-      rec.ends[1]!,
-      rec.starts[2]!,
-      rec.ends[2]!,
-      rec.starts[3]!,
-      rec.ends[3]!,
-      rec.starts[4]!,
-      rec.ends[4]!,
-      agency,
-      number,
-    );
-    if (!plain || b[1] !== b[0]) {
-      // some field came from the reader's scratch buffer: decode every string now
-      bet._first = b[1]!.toString("utf8", rec.starts[1], rec.ends[1]);
-      bet._last = b[2]!.toString("utf8", rec.starts[2], rec.ends[2]);
-      bet._document = b[3]!.toString("latin1", rec.starts[3], rec.ends[3]);
-      bet._birthdate = b[4]!.toString("latin1", rec.starts[4], rec.ends[4]);
-    }
-    return bet;
   }
 }
 
@@ -150,13 +120,24 @@ function parseUint(buf: Uint8Array, s: number, e: number): number {
   return n;
 }
 
+/** Reads the file in 1 MB chunks and hands every complete row to `onRecord`, in order. */
+async function readRows(path: string, onRecord: (rec: CsvRecord) => void): Promise<void> {
+  const reader = new CsvReader();
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    reader.feed(chunk);
+    for (let rec = reader.next(); rec; rec = reader.next()) onRecord(rec);
+  }
+  // An unterminated last row is a torn write: recovery removes it; it is never a bet.
+}
+
 /**
- * Iterates the bets file chunk by chunk: each chunk is parsed at once into lazy bets, which are
- * then handed out one `next()` at a time (an async generator costs far more per item, and
- * the draw walks every stored bet).
+ * Iterates the bets file: each chunk is parsed at once into bets that are then handed out one
+ * `next()` at a time (cheaper per item than an async generator).
  */
 class BetFileIterator implements AsyncIterableIterator<Bet> {
   private readonly reader = new CsvReader();
+  private readonly view = new BetRowView();
   private readonly chunks: AsyncIterator<Buffer>;
   private readonly stream: ReturnType<typeof createReadStream>;
   private batch: Bet[] = [];
@@ -186,12 +167,10 @@ class BetFileIterator implements AsyncIterableIterator<Bet> {
       this.i = 0;
       if (r.done) {
         this.ended = true;
-        // An unterminated last row is a torn write: recovery removes it; it is not a bet.
       } else {
         this.reader.feed(r.value);
         for (let rec = this.reader.next(); rec; rec = this.reader.next()) {
-          const bet = StoredBet.from(rec);
-          if (bet) this.batch.push(bet);
+          if (this.view.point(rec)) this.batch.push(this.view.toBet());
         }
       }
       if (this.batch.length > 0) return { value: this.batch[this.i++]!, done: false };
@@ -206,9 +185,28 @@ class BetFileIterator implements AsyncIterableIterator<Bet> {
   }
 }
 
-/** Streams the stored bets back in file order (as the course's load_bets). Bounded memory. */
-export function load_bets(path = STORAGE_FILEPATH): AsyncIterableIterator<Bet> {
-  return new BetFileIterator(path);
+/**
+ * Streams the stored bets back in file order (as the course's load_bets), in bounded memory.
+ * - `load_bets(path)`: an async iterable of Bet objects;
+ * - `load_bets(path, onBet)`: calls `onBet` for every bet and resolves with the count. The bet
+ *   passed is a view valid only during the call (copy what you keep): this is the form the
+ *   draw uses, as it allocates nothing per stored bet.
+ */
+export function load_bets(path?: string): AsyncIterableIterator<Bet>;
+export function load_bets(path: string, onBet: (bet: Bet) => void): Promise<number>;
+export function load_bets(
+  path = STORAGE_FILEPATH,
+  onBet?: (bet: Bet) => void,
+): AsyncIterableIterator<Bet> | Promise<number> {
+  if (!onBet) return new BetFileIterator(path);
+  const view = new BetRowView();
+  let n = 0;
+  return readRows(path, (rec) => {
+    if (view.point(rec)) {
+      n++;
+      onBet(view);
+    }
+  }).then(() => n);
 }
 
 /** Copies a name, quoting it only if needed; one pass in the common (unquoted) case. */
