@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // quiniela-server: the Lotería Nacional central server.
 
 import { parseArgs } from "node:util";

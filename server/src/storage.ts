@@ -120,13 +120,24 @@ function parseUint(buf: Uint8Array, s: number, e: number): number {
   return n;
 }
 
-/** Reads the file in 1 MB chunks and hands every complete row to `onRecord`, in order. */
+/**
+ * Reads the file in 1 MB chunks and hands every complete row to `onRecord`, in order. Two read
+ * buffers are reused in turn (the reader may still need the previous one's tail), so a scan of
+ * any size allocates nothing per chunk.
+ */
 async function readRows(path: string, onRecord: (rec: CsvRecord) => void): Promise<void> {
   const reader = new CsvReader();
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    reader.feed(chunk);
-    for (let rec = reader.next(); rec; rec = reader.next()) onRecord(rec);
+  const bufs = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
+  const fh = await open(path, "r");
+  try {
+    for (let k = 0; ; k ^= 1) {
+      const { bytesRead } = await fh.read(bufs[k]!, 0, bufs[k]!.length, null);
+      if (bytesRead === 0) break;
+      reader.feed(bufs[k]!.subarray(0, bytesRead));
+      for (let rec = reader.next(); rec; rec = reader.next()) onRecord(rec);
+    }
+  } finally {
+    await fh.close();
   }
   // An unterminated last row is a torn write: recovery removes it; it is never a bet.
 }

@@ -89,6 +89,7 @@ export class CsvReader {
   private base: number; // absolute offset of buf[0]
   private line: number;
   private scratch = Buffer.allocUnsafe(4096);
+  private work = Buffer.alloc(0);
   private scratchLen = 0;
   private readonly rec: CsvRecord;
 
@@ -117,14 +118,29 @@ export class CsvReader {
     return this.buf.length - this.pos;
   }
 
+  /**
+   * Adds input. Records returned earlier may point into the previous buffer, which this call
+   * may overwrite: consume (copy) each record before feeding more.
+   */
   feed(chunk: Buffer): void {
     if (this.pos >= this.buf.length) {
       this.base += this.buf.length;
       this.buf = chunk;
     } else {
-      const rest = this.buf.subarray(this.pos);
+      // An incomplete record spans chunks: join its start and the new chunk in a work buffer
+      // that is reused, so streaming a large file does not allocate a buffer per chunk.
+      const restLen = this.buf.length - this.pos;
+      const need = restLen + chunk.length;
+      if (this.work.length < need) {
+        const grown = Buffer.allocUnsafe(Math.max(need, this.work.length * 2));
+        this.buf.copy(grown, 0, this.pos);
+        this.work = grown;
+      } else {
+        this.buf.copy(this.work, 0, this.pos); // may overlap when buf is work: copy is memmove
+      }
+      chunk.copy(this.work, restLen);
       this.base += this.pos;
-      this.buf = Buffer.concat([rest, chunk]);
+      this.buf = this.work.subarray(0, need);
     }
     this.pos = 0;
   }

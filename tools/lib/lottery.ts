@@ -32,6 +32,8 @@ export const COURSE_BETS: readonly number[] = [26936, 25518, 16014, 9238, 991];
 const here = dirname(fileURLToPath(import.meta.url));
 /** The compiled programs (this file is dist/tools/lib/lottery.js). */
 export const SERVER_MAIN = resolve(here, "../../server/src/main.js");
+/** As in the server's Dockerfile and bin: a small young generation keeps its memory flat. */
+export const SERVER_NODE_ARGS = ["--max-semi-space-size=2"];
 export const AGENCY_MAIN = resolve(here, "../../client/src/main.js");
 
 export function checkBuilt(): string | null {
@@ -208,7 +210,7 @@ export class LotteryRun {
       const server = new ManagedProcess({
         name: "server",
         command: process.execPath,
-        args: [...(o.serverNodeArgs ?? []), SERVER_MAIN],
+        args: [...SERVER_NODE_ARGS, ...(o.serverNodeArgs ?? []), SERVER_MAIN],
         cwd: o.runDir,
         env: {
           ...baseEnv(),
