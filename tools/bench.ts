@@ -29,14 +29,14 @@
  * Not part of the test suite.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { cpus, platform, release, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type DatasetResult, defaultWinners, generateDataset } from "./gen-data.js";
+import { isMain } from "./lib/cli.js";
 import { loadProfile, renderProfile, summarizeProfile } from "./lib/cpuprofile.js";
 import { int, markdownTable, mb, secs, sig3, table } from "./lib/format.js";
 import {
@@ -603,16 +603,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -41,12 +41,12 @@
  * Files are written as `agency-N.csv.tmp` and renamed when complete.
  */
 import { once } from "node:events";
-import { createWriteStream, realpathSync } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { finished } from "node:stream/promises";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { isMain } from "./lib/cli.js";
 
 /** The draw's winning number (`LOTTERY_WINNER_NUMBER`). */
 export const WINNING_NUMBER = 7574;
@@ -696,16 +696,6 @@ export async function main(
   }
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -19,12 +19,11 @@
  * Exit status: 0 all agencies got their winners and every number agrees; 1 a process failed or
  * the numbers disagree (the run directory is kept for inspection); 2 usage error; 130 interrupted.
  */
-import { existsSync, realpathSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
   type DatasetResult,
@@ -32,6 +31,7 @@ import {
   generateDataset,
   planDataset,
 } from "./gen-data.js";
+import { isMain } from "./lib/cli.js";
 import { bar, int, mb, pct, rate, secs, table } from "./lib/format.js";
 import {
   type AgencyLive,
@@ -721,16 +721,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2));
 }
