@@ -3,6 +3,7 @@
 // Exit status: 0 done (or SIGTERM), 1 fatal error, 3 finished but some rows of the data file
 // were invalid or refused (each one was logged).
 
+import { accessSync, constants } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadClientConfig, readConfigText } from "../../shared/src/config.js";
 import { QuinielaError } from "../../shared/src/errors.js";
@@ -40,6 +41,13 @@ async function main(): Promise<void> {
     return;
   }
 
+  if (cfg.mode === "batch") {
+    try {
+      accessSync(cfg.dataFile, constants.R_OK); // fail fast, before waiting for the server
+    } catch (err) {
+      fatal(log, `cannot read data file ${cfg.dataFile}: ${(err as NodeJS.ErrnoException).code}`);
+    }
+  }
   const agency = new Agency(cfg, log, cfg.mode === "bet" ? "env" : "file");
   life.onClose(async () => {
     const { hadSocket, hadFile } = agency.abort();

@@ -126,4 +126,32 @@ describe("shutdown and data problems", () => {
     );
     assert.ok(actions(server.lines, "apuesta_recibida").every((m) => m.result === "success"));
   });
+
+  test("fatal errors: one-line reason on stderr and exit 1", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const missing = startAgency(1, 1, { CLI_DATA_FILE: join(dir, "nope.csv") }, dir);
+    assert.equal(await missing.exited, 1);
+    assert.match(missing.stderr, /^fatal: cannot read data file .*nope\.csv: ENOENT\n$/);
+    const badConfig = startAgency(1, 1, { CLI_LOOP_PERIOD: "soon" }, dir);
+    assert.equal(await badConfig.exited, 1);
+    assert.match(badConfig.stderr, /^fatal: loop\.period must be a duration/m);
+    writeFileSync(join(dir, "a.csv"), "Ana,Pérez,30111222,1990-01-01,7574\n");
+    // nobody listens on this port: the agency retries quietly, then gives up
+    const lonely = startAgency(
+      1,
+      1,
+      { CLI_DATA_FILE: join(dir, "a.csv"), CLI_RETRY_BUDGET: "300ms" },
+      dir,
+    );
+    assert.equal(await lonely.exited, 1);
+    assert.match(lonely.stderr, /^fatal: server 127\.0\.0\.1:1 unreachable/m);
+    // the retries themselves are quiet: the only failure logged is the final one
+    assert.deepEqual(
+      lonely.lines
+        .filter((l) => l.includes("result: fail"))
+        .map((l) => /action: (\w+)/.exec(l)?.[1]),
+      ["agency"],
+    );
+  });
 });
