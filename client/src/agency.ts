@@ -338,7 +338,10 @@ export class Agency {
       if (builder.count >= cfg.batchMaxAmount) emit();
     };
 
-    const stream = createReadStream(cfg.dataFile, { start: startOffset, highWaterMark: 256 * 1024 });
+    const stream = createReadStream(cfg.dataFile, {
+      start: startOffset,
+      highWaterMark: 256 * 1024,
+    });
     this.fileStream = stream;
     socket.cork();
     try {
