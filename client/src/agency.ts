@@ -152,9 +152,13 @@ export class Agency {
     for (;;) {
       const { link, committed, state } = await this.connect();
       try {
-        if (state === AgencyState.OPEN && !this.finishedSending) {
-          if (this.source === "env") await this.sendEnvBet(link, committed);
-          else await this.sendFile(link, committed);
+        if (state === AgencyState.OPEN) {
+          // Everything may already be sent and acknowledged (the link dropped before DONE's
+          // ACK): then only DONE is repeated.
+          if (!this.finishedSending) {
+            if (this.source === "env") await this.sendEnvBet(link, committed);
+            else await this.sendFile(link, committed);
+          }
           await this.finish(link);
         }
         const winners = await this.askWinners(link);

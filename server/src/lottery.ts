@@ -68,7 +68,8 @@ export class Lottery {
       text = "";
     }
     const done = parseJournal(text);
-    const keep = text.lastIndexOf("\r\n") + 2; // a torn last line is cut off
+    const end = text.lastIndexOf("\r\n");
+    const keep = end < 0 ? 0 : end + 2; // a torn last line is cut off
     const { fh, size } = await openAppend(journalPath, keep);
     const journal = new GroupCommitFile(fh, opts.sync, size);
     const lottery = new Lottery(opts.agencies, opts.secrets, opts.store, journal, done, opts.log);
