@@ -19,11 +19,18 @@ export class EchoSession {
   ) {
     socket.setTimeout(idleTimeoutMs);
     socket.on("timeout", () => {
+      if (socket.writableNeedDrain) {
+        // it does not read what we echo: do not keep its bytes around
+        this.log.warn("connection", "fail", { ip: this.ip, code: "SLOW_READER" });
+        socket.destroy();
+        return;
+      }
       this.log.debug("connection", "success", {
         ip: this.ip,
         reason: "idle echo connection closed",
       });
       socket.end();
+      setTimeout(() => socket.destroy(), 1000).unref();
     });
   }
 
