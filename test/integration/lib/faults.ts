@@ -305,10 +305,13 @@ export class RawClient {
     return f!;
   }
 
-  /** WINNERS_REQUEST without waiting: the documents, or null when the draw has not happened. */
-  async winners(): Promise<string[] | null> {
+  /**
+   * WINNERS_REQUEST: the documents, or null when the draw has not happened (`wait` false), or
+   * the documents once the draw happened (`wait` true; bounded by `timeoutMs`).
+   */
+  async winners(wait = false, timeoutMs = 10_000): Promise<string[] | null> {
     const seq = this.nextSeq();
-    const frames = await this.request(encodeWinnersRequest(seq, false));
+    const frames = await this.request(encodeWinnersRequest(seq, wait), timeoutMs);
     if (frames[0]!.type === MsgType.NOT_READY) return null;
     const out: string[] = [];
     for (const f of frames) {
@@ -785,7 +788,7 @@ function statusKb(pid: number, key: string): number {
 }
 
 /** Samples /proc/<pid>/status every `everyMs` until `stop()` (which returns the figures). */
-export function sampleRss(pid: number, everyMs = 100): { stop(): RssReport } {
+export function sampleRss(pid: number, everyMs = 100): { peek(): RssReport; stop(): RssReport } {
   const report: RssReport = { peakRssKb: 0, hwmKb: 0, samples: 0 };
   const take = () => {
     const rss = statusKb(pid, "VmRSS");
@@ -799,6 +802,10 @@ export function sampleRss(pid: number, everyMs = 100): { stop(): RssReport } {
   take();
   const t = setInterval(take, everyMs);
   return {
+    peek() {
+      take();
+      return { ...report };
+    },
     stop() {
       take();
       clearInterval(t);
