@@ -40,7 +40,7 @@ export class Lottery {
   private readonly bindings = new Map<number, Binding>();
   private winners: Winners | null = null;
   private drawing: Promise<Winners> | null = null;
-  private drawListeners: Array<(w: Winners) => void> = [];
+  private drawListeners = new Set<(w: Winners) => void>();
 
   private constructor(
     readonly agencies: number,
@@ -184,8 +184,8 @@ export class Lottery {
     });
     this.winners = winners;
     this.log.info("sorteo", "success");
-    const listeners = this.drawListeners;
-    this.drawListeners = [];
+    const listeners = [...this.drawListeners];
+    this.drawListeners.clear();
     for (const l of listeners) l(winners);
     return winners;
   }
@@ -201,9 +201,9 @@ export class Lottery {
       cb(this.winners);
       return () => undefined;
     }
-    this.drawListeners.push(cb);
+    this.drawListeners.add(cb);
     return () => {
-      this.drawListeners = this.drawListeners.filter((l) => l !== cb);
+      this.drawListeners.delete(cb);
     };
   }
 

@@ -54,7 +54,7 @@ export class AgencySession {
   private flushScheduled = false;
   private partialSince = 0;
   private pausedBy = new Set<"inflight" | "drain">();
-  private cancelDraw: (() => void) | null = null;
+  private readonly drawCancels = new Set<() => void>();
   private readonly helloTimer: NodeJS.Timeout;
 
   constructor(
@@ -123,7 +123,7 @@ export class AgencySession {
   onClose(): void {
     this.closed = true;
     clearTimeout(this.helloTimer);
-    this.cancelDraw?.();
+    this.cancelDraws();
     if (this.agency) this.lottery.unbind(this.agency, this);
   }
 
@@ -284,6 +284,11 @@ export class AgencySession {
     );
   }
 
+  private cancelDraws(): void {
+    for (const c of this.drawCancels) c();
+    this.drawCancels.clear();
+  }
+
   private onWinnersRequest(f: Frame): void {
     if (!this.requireAgency(f.seq)) return;
     const req = decodeWinnersRequest(f.payload);
@@ -308,11 +313,13 @@ export class AgencySession {
     }
     // Held until the draw: no polling. The idle timeout does not apply while we owe a reply.
     this.waitingForDraw = true;
-    this.cancelDraw = this.lottery.onDraw(() => {
-      this.waitingForDraw = false;
-      this.cancelDraw = null;
+    // Every held request has its own listener, and all are cancelled if the connection closes.
+    const cancel = this.lottery.onDraw(() => {
+      this.drawCancels.delete(cancel);
+      this.waitingForDraw = this.drawCancels.size > 0;
       answer();
     });
+    if (!this.lottery.drawn) this.drawCancels.add(cancel);
   }
 
   // ---- reply queue
@@ -402,7 +409,7 @@ export class AgencySession {
       reason,
     });
     this.closed = true;
-    this.cancelDraw?.();
+    this.cancelDraws();
     if (this.agency) this.lottery.unbind(this.agency, this);
     // Unanswered requests are abandoned: the agency resumes from its committed position.
     this.socket.end(encodeFaultReply(MsgType.ERROR, seq, code, reason));
