@@ -53,7 +53,16 @@ compose:
 $(COMPOSE_FILE):
 	./generar-compose.sh $@ $(CLIENTS)
 
+# Batch agencies need .data/agency-N.csv: missing files are filled in first (the course's
+# files when they are around, else synthetic ones shaped like them; see .data/README.md).
+# DATA=check only reports missing files (and fails) instead.
+DATA ?= prepare
+agency-data: docker-image $(COMPOSE_FILE)
+	sh ./scripts/agency-data.sh prepare $(COMPOSE_FILE)
+.PHONY: agency-data
+
 docker-compose-up: docker-image $(COMPOSE_FILE)
+	sh ./scripts/agency-data.sh $(DATA) $(COMPOSE_FILE)
 	$(COMPOSE) -f $(COMPOSE_FILE) up -d
 .PHONY: docker-compose-up
 

@@ -12,8 +12,8 @@
 # The server is told through AGENCIES=N how many agencies the draw waits for.
 #
 # Client mode (flag --mode, else env CLIENT_MODE, else batch):
-#   batch  agency N streams ./.data/agency-N.csv (mounted read-only; it must exist
-#          when the project is started)
+#   batch  agency N streams ./.data/agency-N.csv (the folder is mounted read-only;
+#          `make docker-compose-up` fills in missing files: scripts/agency-data.sh)
 #   bet    agency N sends one bet given by NOMBRE/APELLIDO/DOCUMENTO/NACIMIENTO/NUMERO
 #   echo   Part 1 echo client (loop.amount messages, loop.period apart)
 #
@@ -167,13 +167,12 @@ EOF
       - "$root/client/config.yaml:/app/config.yaml:ro"
 EOF
     if [ "$mode" = batch ]; then
-      # Long syntax on purpose: a missing data file makes `up` fail with "bind source
-      # path does not exist" instead of Docker creating an empty directory in its place.
+      # The folder, not the file: the repository always has .data/, so the mount never
+      # points at a missing path (Docker would refuse to start the whole project); an
+      # agency whose file is missing says so itself and exits 1.
+      # `make docker-compose-up` fills in missing files first (scripts/agency-data.sh).
       cat <<EOF
-      - type: bind
-        source: "$root/.data/agency-$i.csv"
-        target: /app/.data/agency-$i.csv
-        read_only: true
+      - "$root/.data:/app/.data:ro"
 EOF
     fi
     i=$((i + 1))
@@ -201,3 +200,17 @@ chmod 644 "$tmp"
 mv -f -- "$tmp" "$output"
 trap - EXIT
 printf '%s: wrote %s (server + %s %s client(s))\n' "$PROG" "$output" "$clients" "$mode" >&2
+if [ "$mode" = batch ]; then
+  missing=0 first=
+  i=1
+  while [ "$i" -le "$clients" ]; do
+    if [ ! -f "$repo_root/.data/agency-$i.csv" ]; then
+      missing=$((missing + 1))
+      [ -n "$first" ] || first=.data/agency-$i.csv
+    fi
+    i=$((i + 1))
+  done
+  [ "$missing" -eq 0 ] ||
+    printf '%s: note: %s of the agencies'"'"' files are not in .data/ yet (first: %s); make docker-compose-up fills them in (scripts/agency-data.sh)\n' \
+      "$PROG" "$missing" "$first" >&2
+fi

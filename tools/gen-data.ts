@@ -57,6 +57,13 @@ export const MIN_BIRTHDATE = "1940-01-01";
 export const MAX_BIRTHDATE = "2006-12-31";
 /** Winners per agency when none are given: the course dataset's pattern, repeated. */
 export const DEFAULT_WINNERS_PATTERN: readonly number[] = [2, 3, 3, 2, 0];
+/** The course's dataset: bets per agency (`--course` repeats them, with the winners above). */
+export const COURSE_BETS: readonly number[] = [26936, 25518, 16014, 9238, 991];
+
+/** Bets per agency shaped like the course's data, for `agencies` agencies. */
+export function courseBets(agencies: number): number[] {
+  return Array.from({ length: agencies }, (_, i) => COURSE_BETS[i % COURSE_BETS.length]!);
+}
 
 const CHUNK_BYTES = 64 * 1024;
 const STREAM_HIGH_WATER = 256 * 1024;
@@ -558,6 +565,8 @@ Options:
   --out DIR            output directory (required; created if missing)
   --agencies N         number of agencies (default 5)
   --bets M | M1,M2,..  rows per agency, one value or one per agency (default 10000)
+  --course             rows per agency like the course's data: ${COURSE_BETS.join(", ")},
+                       repeated (with the default winners, the course's files' shape)
   --winners W | W1,..  rows with number ${WINNING_NUMBER} per agency, one value or one per
                        agency (default ${DEFAULT_WINNERS_PATTERN.join(",")}, repeated, like the course data)
   --seed S             integer 0..4294967295 (default 1)
@@ -606,6 +615,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
         winners: { type: "string", short: "w" },
         seed: { type: "string", short: "s" },
         crlf: { type: "boolean" },
+        course: { type: "boolean" },
         tricky: { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -622,7 +632,11 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (out === undefined || out === "") throw new UsageError("--out DIR is required");
   const agencies = parseCount("agencies", str("agencies") ?? "5");
   if (agencies < 1) throw new UsageError("--agencies must be ≥ 1");
-  const bets = parseCounts("bets", str("bets") ?? "10000");
+  if (values.course === true && str("bets") !== undefined) {
+    throw new UsageError("--course and --bets cannot be used together");
+  }
+  const bets =
+    values.course === true ? courseBets(agencies) : parseCounts("bets", str("bets") ?? "10000");
   const w = str("winners");
   const winners = w === undefined ? undefined : parseCounts("winners", w);
   const seed = parseCount("seed", str("seed") ?? "1");

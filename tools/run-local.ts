@@ -26,6 +26,8 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import {
+  COURSE_BETS,
+  courseBets,
   type DatasetResult,
   DEFAULT_WINNERS_PATTERN,
   generateDataset,
@@ -35,7 +37,6 @@ import { isMain } from "./lib/cli.js";
 import { bar, int, mb, pct, rate, secs, table } from "./lib/format.js";
 import {
   type AgencyLive,
-  COURSE_BETS,
   checkBuilt,
   countLines,
   countStoredBets,
@@ -246,8 +247,7 @@ async function planData(
     };
   }
   const agencies = o.agencies ?? (Array.isArray(o.bets) ? o.bets.length : COURSE_BETS.length);
-  const bets =
-    o.bets ?? Array.from({ length: agencies }, (_, i) => COURSE_BETS[i % COURSE_BETS.length]!);
+  const bets = o.bets ?? courseBets(agencies);
   let plan: { bets: number[]; winners: number[] };
   try {
     plan = planDataset({ agencies, bets, winners: o.winners });

@@ -417,4 +417,12 @@ describe("gen-data: CLI", () => {
       tricky: 0,
     });
   });
+
+  it("--course: the course's sizes, repeated past five agencies; not with --bets", () => {
+    assert.deepEqual(
+      parseCli(["--out", "x", "--course", "--agencies", "7"]).dataset.bets,
+      [26936, 25518, 16014, 9238, 991, 26936, 25518],
+    );
+    assert.throws(() => parseCli(["--out", "x", "--course", "--bets", "5"]), /--course and --bets/);
+  });
 });

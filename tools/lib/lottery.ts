@@ -26,8 +26,7 @@ export type SyncMode = "fdatasync" | "fsync" | "none";
 export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR";
 
 export const WINNING_NUMBER = 7574;
-/** The course's dataset: bets per agency (its winners: 2, 3, 3, 2, 0). */
-export const COURSE_BETS: readonly number[] = [26936, 25518, 16014, 9238, 991];
+export { COURSE_BETS } from "../gen-data.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The compiled programs (this file is dist/tools/lib/lottery.js). */

@@ -202,10 +202,11 @@ export function writeServerConfig({
   ip = "server",
   listenBacklog = 5,
   loggingLevel = "INFO",
+  root = ROOT,
 } = {}) {
   // Like the course's tests: exactly the four keys, no trailing newline.
   writeFileSync(
-    join(ROOT, "server/config.ini"),
+    join(root, "server/config.ini"),
     `[DEFAULT]\nSERVER_PORT = ${port}\nSERVER_IP = ${ip}\nSERVER_LISTEN_BACKLOG = ${listenBacklog}\nLOGGING_LEVEL = ${loggingLevel}`,
   );
 }
@@ -216,9 +217,10 @@ export function writeClientConfig({
   loopPeriod = "50ms",
   logLevel = "INFO",
   maxAmount = 10,
+  root = ROOT,
 } = {}) {
   writeFileSync(
-    join(ROOT, "client/config.yaml"),
+    join(root, "client/config.yaml"),
     `server:\n  address: "${address}"\nloop:\n  amount: ${loopAmount}\n  period: "${loopPeriod}"\nlog:\n  level: "${logLevel}"\nbatch:\n  maxAmount: ${maxAmount}\n`,
   );
 }
@@ -238,6 +240,7 @@ export function generateCompose(clients, mode) {
 // ---------------------------------------------------------------------------------
 // Compose
 
+/** `docker compose -f docker-compose-dev.yaml ARGS`, in the repository or in `opts.cwd`. */
 export function compose(args, opts) {
   return run("docker", ["compose", "-f", COMPOSE_FILE, ...args], opts);
 }
@@ -248,10 +251,10 @@ export function composeUp() {
 }
 
 /** Stops (SIGTERM, `grace` seconds) and removes the project's containers and network. */
-export function composeDown(grace = 10) {
-  if (!existsSync(join(ROOT, COMPOSE_FILE))) return;
-  compose(["stop", "-t", String(grace)], { timeout: (grace + 60) * SECOND });
-  compose(["down", "--remove-orphans", "-t", "1"], { timeout: 120 * SECOND });
+export function composeDown(grace = 10, cwd = ROOT) {
+  if (!existsSync(join(cwd, COMPOSE_FILE))) return;
+  compose(["stop", "-t", String(grace)], { timeout: (grace + 60) * SECOND, cwd });
+  compose(["down", "--remove-orphans", "-t", "1"], { timeout: 120 * SECOND, cwd });
 }
 
 /**
@@ -373,10 +376,10 @@ export function parseLine(rawLine) {
 export async function followLogs(
   name,
   done,
-  { timeout = RUN_TIMEOUT, settled, settleMs = 30 * SECOND, onMessage } = {},
+  { timeout = RUN_TIMEOUT, settled, settleMs = 30 * SECOND, onMessage, cwd = ROOT } = {},
 ) {
   const child = spawn("docker", ["compose", "-f", COMPOSE_FILE, "logs", "-f"], {
-    cwd: ROOT,
+    cwd,
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines = [];
