@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseIni } from "ini";
 import { parse as parseYaml } from "yaml";
+import { type Endpoint, parseAddressList, parseEndpoint } from "./address.js";
 import { formatDuration, parseDuration } from "./duration.js";
 import { QuinielaError } from "./errors.js";
 import { type Level, parseLevel } from "./log.js";
@@ -126,7 +127,11 @@ export type ClientMode = "echo" | "bet" | "batch";
 
 export interface ClientConfig {
   id: number;
+  /** As configured (logged as is): one `host:port` or a comma-separated list of them. */
   serverAddress: string;
+  /** The parsed list; an agency starts at entry (id-1) mod n (see address.ts). */
+  servers: Endpoint[];
+  /** The first entry (kept for callers that want one address). */
   host: string;
   port: number;
   loopAmount: number;
@@ -156,9 +161,25 @@ function lookup(doc: unknown, path: string): unknown {
 }
 
 export function splitAddress(address: string): { host: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address.trim());
-  if (!m || m[1] === "") bad(`server address must be host:port, got "${address}"`);
-  return { host: m[1]!, port: intIn("server port", m[2], 1, 65535) };
+  return parseEndpoint(address);
+}
+
+/**
+ * Agency ids for the load generator: `1-1000`, `1-5,8`, `3` (ranges inclusive, spaces ignored).
+ * Sorted, without duplicates.
+ */
+export function parseAgencyIds(text: string, max = 100_000): number[] {
+  const ids = new Set<number>();
+  for (const part of text.split(",")) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) bad(`agencies must look like "1-1000" or "1-5,8", got "${text}"`);
+    const lo = intIn("agency id", m[1], 1, 0xffffffff);
+    const hi = m[2] === undefined ? lo : intIn("agency id", m[2], 1, 0xffffffff);
+    if (hi < lo) bad(`agency range ${lo}-${hi} is empty`);
+    if (hi - lo + 1 + ids.size > max) bad(`at most ${max} agencies in one process`);
+    for (let id = lo; id <= hi; id++) ids.add(id);
+  }
+  return [...ids].sort((a, b) => a - b);
 }
 
 export function loadClientConfig(yamlText: string, env: Env): ClientConfig {
@@ -177,7 +198,8 @@ export function loadClientConfig(yamlText: string, env: Env): ClientConfig {
     return String(v);
   };
   const serverAddress = get("CLI_SERVER_ADDRESS", "server.address", "localhost:12345");
-  const { host, port } = splitAddress(serverAddress);
+  const servers = parseAddressList(serverAddress);
+  const { host, port } = servers[0]!;
   const loopPeriodMs = durationMs("loop.period", get("CLI_LOOP_PERIOD", "loop.period", "5s"));
   const lvl = level("log.level", get("CLI_LOG_LEVEL", "log.level", "INFO"));
   const mode = get("CLI_MODE", "mode", "batch").toLowerCase();
@@ -188,6 +210,7 @@ export function loadClientConfig(yamlText: string, env: Env): ClientConfig {
   return {
     id,
     serverAddress,
+    servers,
     host,
     port,
     loopAmount: intIn("loop.amount", get("CLI_LOOP_AMOUNT", "loop.amount", "5"), 0, 1e9),

@@ -9,6 +9,7 @@ import {
   type Env,
   loadClientConfig,
   loadServerConfig,
+  parseAgencyIds,
   readConfigText,
   splitAddress,
 } from "../../shared/src/config.js";
@@ -235,11 +236,41 @@ describe("agency config (config.yaml)", () => {
     assert.deepEqual(splitAddress("server:1"), { host: "server", port: 1 });
   });
 
+  it("a list of server addresses, from the file or the environment; logged as configured", () => {
+    const file = loadClientConfig('server:\n  address: "s1:1, s2:2,[::1]:3"\n', {});
+    assert.equal(file.serverAddress, "s1:1, s2:2,[::1]:3");
+    assert.deepEqual(file.servers, [
+      { host: "s1", port: 1 },
+      { host: "s2", port: 2 },
+      { host: "::1", port: 3 },
+    ]);
+    assert.equal(file.host, "s1");
+    assert.equal(file.port, 1);
+    const env = loadClientConfig(COURSE_YAML, { CLI_SERVER_ADDRESS: "127.0.0.1:5,127.0.0.1:6" });
+    assert.deepEqual(
+      env.servers.map((s) => s.port),
+      [5, 6],
+    );
+    assert.deepEqual(loadClientConfig(COURSE_YAML, {}).servers, [{ host: "server", port: 12345 }]);
+  });
+
+  it("agency id lists for the load generator", () => {
+    assert.deepEqual(parseAgencyIds("1-5,8"), [1, 2, 3, 4, 5, 8]);
+    assert.deepEqual(parseAgencyIds("3"), [3]);
+    assert.deepEqual(parseAgencyIds(" 7 - 9 , 2, 8 "), [2, 7, 8, 9]);
+    assert.equal(parseAgencyIds("1-1000").length, 1000);
+    for (const bad of ["", "0", "5-3", "a-b", "1-", "1,,2", "1-5-7", "1-200000"]) {
+      badConfig(() => parseAgencyIds(bad), `agencies "${bad}"`);
+    }
+  });
+
   const bad: Array<[string, string, Env]> = [
     ["address without port", 'server:\n  address: "server"\n', {}],
     ["address with port 0", 'server:\n  address: "server:0"\n', {}],
     ["address with port 70000", "", { CLI_SERVER_ADDRESS: "server:70000" }],
     ["address without host", "", { CLI_SERVER_ADDRESS: ":12345" }],
+    ["a bad entry in an address list", "", { CLI_SERVER_ADDRESS: "a:1,b,c:3" }],
+    ["an empty entry in an address list", 'server:\n  address: "a:1,,c:3"\n', {}],
     ["amount not a number", "loop:\n  amount: many\n", {}],
     ["negative amount", "", { CLI_LOOP_AMOUNT: "-1" }],
     ["period without unit", 'loop:\n  period: "5"\n', {}],
