@@ -3,6 +3,7 @@
 
 import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
+import { type Lookup, Rotation } from "../../shared/src/address.js";
 import {
   FIELD_COUNT,
   MAX_FIELD_BYTES,
@@ -34,6 +35,7 @@ import {
   encodeHello,
   encodeWinnersRequest,
 } from "../../shared/src/protocol/messages.js";
+import type { Gate } from "./gate.js";
 import { Link, LinkError } from "./link.js";
 
 /** Server faults after which reconnecting cannot help. */
@@ -44,6 +46,25 @@ const FATAL_CODES = new Set<number>([
   ErrorCode.AGENCY_FINISHED,
   ErrorCode.UNSUPPORTED_VERSION,
 ]);
+
+/**
+ * Refusals that say nothing about the bets: the server (or its database) could not take the
+ * request now. The agency reconnects (possibly to another replica) and resumes from the
+ * WELCOME's committed position, exactly as after a dropped connection.
+ */
+const TRANSIENT_CODES = new Set<number>([ErrorCode.STORAGE_FAILURE, ErrorCode.SHUTTING_DOWN]);
+
+/** A live server answers HELLO at once; one that does not is treated as down (next replica). */
+const WELCOME_TIMEOUT_MS = 15_000;
+
+export interface AgencyOptions {
+  /** Limits how many agencies of the process stream their files at the same time. */
+  gate?: Gate;
+  /** Bytes read from the data file at a time. */
+  readChunkBytes?: number;
+  /** Name resolution for the server addresses (tests inject one). */
+  lookup?: Lookup;
+}
 
 export interface AgencyResult {
   sent: number;
@@ -70,11 +91,19 @@ class Rejected extends Error {
   }
 }
 
+/** The REJECT in a reply, if any; a transient one is thrown as a link failure (reconnect). */
 function replyFault(frames: Frame[]): { fault: Fault; index: number } | null {
   const f = frames[0]!;
   if (f.type !== MsgType.REJECT) return null;
   const r = decodeFaultReply(f.payload);
   if (isFault(r)) return { fault: r, index: 0xffff };
+  if (TRANSIENT_CODES.has(r.code)) {
+    throw new LinkError(
+      "server_error",
+      fault(r.code as Fault["code"], r.reason),
+      `server refused ${errorName(r.code)}: ${r.reason}`,
+    );
+  }
   return { fault: fault(r.code as Fault["code"], r.reason), index: r.index };
 }
 
@@ -92,12 +121,16 @@ export class Agency {
   private fileStream: ReturnType<typeof createReadStream> | null = null;
   /** Bets of the file known to the server (set once the whole file went through). */
   private finishedSending = false;
+  private readonly rotation: Rotation;
 
   constructor(
     private readonly cfg: ClientConfig,
     private readonly log: Logger,
     private readonly source: "file" | "env",
-  ) {}
+    private readonly opts: AgencyOptions = {},
+  ) {
+    this.rotation = new Rotation(cfg.servers, cfg.id, opts.lookup);
+  }
 
   private get aborted(): boolean {
     return this.ac.signal.aborted;
@@ -105,27 +138,41 @@ export class Agency {
 
   // ------------------------------------------------------------------ connection & retry
 
-  /** Connects and identifies, retrying quietly with backoff and jitter within the budget. */
+  /**
+   * Connects and identifies, retrying quietly within the budget: a failed entry of the address
+   * list is followed at once by the next one; after a whole round of failures, backoff with
+   * jitter (the list is resolved again for each round, so replicas that come and go are seen).
+   */
   private async connect(): Promise<{ link: Link; committed: number; state: number }> {
     const started = Date.now();
     let delay = 50;
     let attempt = 0;
+    await this.rotation.startRound();
     for (;;) {
       if (this.aborted) throw new QuinielaError("ABORTED", "aborted");
       attempt++;
+      const target = this.rotation.current;
       try {
-        const link = await Link.connect(this.cfg.host, this.cfg.port);
+        if (target.error) throw target.error;
+        const link = await Link.connect(target.host, target.port);
         this.link = link;
         const seq = link.nextSeq();
-        const frames = await link.request(
-          seq,
-          encodeHello(seq, { agency: this.cfg.id, secret: this.cfg.secret }),
-        );
+        const timer = setTimeout(() => link.destroy(), WELCOME_TIMEOUT_MS);
+        const frames = await link
+          .request(seq, encodeHello(seq, { agency: this.cfg.id, secret: this.cfg.secret }))
+          .finally(() => clearTimeout(timer));
         const w = decodeWelcome(frames[0]!.payload);
         if (frames[0]!.type !== MsgType.WELCOME || isFault(w)) {
+          replyFault(frames); // a transient REJECT says why
           throw new LinkError("protocol", null, "expected WELCOME");
         }
-        this.log.debug("connect", "success", { attempt, committed: w.committed, state: w.state });
+        this.log.debug("connect", "success", {
+          attempt,
+          committed: w.committed,
+          state: w.state,
+          host: target.host,
+          port: target.port,
+        });
         return { link, committed: w.committed, state: w.state };
       } catch (err) {
         this.link?.destroy();
@@ -139,9 +186,17 @@ export class Agency {
             `server ${this.cfg.serverAddress} unreachable for ${Math.round((Date.now() - started) / 1000)}s: ${(err as Error).message}`,
           );
         }
-        this.log.debug("connect", "in_progress", { attempt, reason: (err as Error).message });
-        await sleep(delay * (0.5 + Math.random()), this.ac.signal);
-        delay = Math.min(delay * 2, 2000);
+        this.log.debug("connect", "in_progress", {
+          attempt,
+          reason: (err as Error).message,
+          host: target.host,
+          port: target.port,
+        });
+        if (this.rotation.fail()) {
+          await sleep(delay * (0.5 + Math.random()), this.ac.signal);
+          delay = Math.min(delay * 2, 2000);
+          await this.rotation.startRound();
+        }
       }
     }
   }
@@ -149,6 +204,22 @@ export class Agency {
   /** Runs the whole agency; retries the current step after a dropped connection. */
   async run(): Promise<AgencyResult> {
     if (this.cfg.startDelayMs > 0) await sleep(this.cfg.startDelayMs, this.ac.signal);
+    // The gate is held from the first connection until DONE is acknowledged: an agency waiting
+    // for its turn holds no connection (no idle timeout, no socket), one waiting for the draw
+    // holds no file and no send buffers.
+    let release = this.opts.gate ? await this.opts.gate.acquire() : null;
+    const leaveGate = (): void => {
+      release?.();
+      release = null;
+    };
+    try {
+      return await this.session(leaveGate);
+    } finally {
+      leaveGate();
+    }
+  }
+
+  private async session(leaveGate: () => void): Promise<AgencyResult> {
     for (;;) {
       const { link, committed, state } = await this.connect();
       try {
@@ -161,6 +232,7 @@ export class Agency {
           }
           await this.finish(link);
         }
+        leaveGate();
         const winners = await this.askWinners(link);
         await link.close();
         this.link = null;
@@ -182,6 +254,7 @@ export class Agency {
             reason: err.message,
             resume_from: this.ackedPos,
           });
+          this.rotation.fail(); // this replica failed us: the next entry is tried first
           continue; // reconnect and resume
         }
         throw err;
@@ -344,7 +417,7 @@ export class Agency {
 
     const stream = createReadStream(cfg.dataFile, {
       start: startOffset,
-      highWaterMark: 256 * 1024,
+      highWaterMark: this.opts.readChunkBytes ?? 256 * 1024,
     });
     this.fileStream = stream;
     socket.cork();
@@ -456,6 +529,7 @@ export class Agency {
     const seq = link.nextSeq();
     const frames = await link.request(seq, encodeWinnersRequest(seq, true));
     const out: string[] = [];
+    replyFault(frames); // a transient refusal: reconnect and ask again
     for (const f of frames) {
       if (f.type !== MsgType.WINNERS) throw new LinkError("protocol", null, "expected WINNERS");
       const w = decodeWinners(f.payload);

@@ -1,6 +1,7 @@
 // Part 1 echo client: `loop.amount` times connect, send one line, read its echo, wait `loop.period`.
 
 import { createConnection, type Socket } from "node:net";
+import { Rotation } from "../../shared/src/address.js";
 import type { ClientConfig } from "../../shared/src/config.js";
 import { QuinielaError } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
@@ -41,11 +42,14 @@ function exchange(
 export class EchoClient {
   private readonly ac = new AbortController();
   private socket: Socket | null = null;
+  private readonly rotation: Rotation;
 
   constructor(
     private readonly cfg: ClientConfig,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.rotation = new Rotation(cfg.servers, cfg.id);
+  }
 
   async run(): Promise<void> {
     const { cfg, log } = this;
@@ -53,9 +57,12 @@ export class EchoClient {
       const msg = `[CLIENT ${cfg.id}] Message N°${n}`;
       const started = Date.now();
       let delay = 50;
+      await this.rotation.startRound();
       for (;;) {
+        const target = this.rotation.current;
         try {
-          const echo = await exchange(cfg.host, cfg.port, `${msg}\n`, (s) => {
+          if (target.error) throw target.error;
+          const echo = await exchange(target.host, target.port, `${msg}\n`, (s) => {
             this.socket = s;
           });
           log.info("receive_message", "success", { client_id: cfg.id, msg: echo });
@@ -69,8 +76,12 @@ export class EchoClient {
             client_id: cfg.id,
             reason: (err as Error).message,
           });
-          await sleep(delay * (0.5 + Math.random()), this.ac.signal);
-          delay = Math.min(delay * 2, 2000);
+          // the next address at once; backoff only after every address failed
+          if (this.rotation.fail()) {
+            await sleep(delay * (0.5 + Math.random()), this.ac.signal);
+            delay = Math.min(delay * 2, 2000);
+            await this.rotation.startRound();
+          }
         }
       }
       if (n < cfg.loopAmount || cfg.loopPeriodMs > 0) await sleep(cfg.loopPeriodMs, this.ac.signal);
