@@ -66,6 +66,12 @@ export interface ServerConfig {
   maxConnections: number;
   /** Per-agency secrets (empty: identification is by agency number alone). */
   secrets: Map<number, string>;
+  /** PostgreSQL URL shared by the server replicas; empty: the file store (storagePath). */
+  databaseUrl: string;
+  /** Connections of this server to PostgreSQL, at most. */
+  databasePoolSize: number;
+  /** How long to keep retrying an unreachable PostgreSQL at start-up before giving up. */
+  databaseRetryMs: number;
 }
 
 function parseSecrets(raw: string | undefined): Map<number, string> {
@@ -78,6 +84,18 @@ function parseSecrets(raw: string | undefined): Map<number, string> {
     out.set(Number(m[1]), m[2]!);
   }
   return out;
+}
+
+function databaseUrl(raw: string): string {
+  if (raw !== "" && !/^postgres(ql)?:\/\/[^\s]+$/.test(raw)) {
+    bad(`DATABASE_URL must look like postgres://user:pass@host:port/db, got "${redactUrl(raw)}"`);
+  }
+  return raw;
+}
+
+/** A database URL without its password, for logs and messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@\s]*):[^@/\s]*@/i, "$1:***@");
 }
 
 export function loadServerConfig(iniText: string, env: Env): ServerConfig {
@@ -118,6 +136,9 @@ export function loadServerConfig(iniText: string, env: Env): ServerConfig {
     helloTimeoutMs: durationMs("HELLO_TIMEOUT", get("HELLO_TIMEOUT", "10s")),
     maxConnections: intIn("MAX_CONNECTIONS", get("MAX_CONNECTIONS", "1024"), 1, 1_000_000),
     secrets: parseSecrets(get("AGENCY_SECRETS", "")),
+    databaseUrl: databaseUrl(get("DATABASE_URL", "").trim()),
+    databasePoolSize: intIn("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE", "8"), 2, 1000),
+    databaseRetryMs: durationMs("DATABASE_RETRY", get("DATABASE_RETRY", "30s")),
   };
 }
 
