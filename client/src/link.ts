@@ -134,7 +134,12 @@ export class Link {
       p.frames.push({ ...fr, payload: Buffer.from(fr.payload) });
       if (fr.flags & FLAG_MORE) continue;
       this.head++;
-      if (this.head > 256 && this.head * 2 > this.pending.length) {
+      // Answered entries are dropped: a link waiting for the draw keeps nothing of its batches
+      // (with thousands of agencies in one process that adds up).
+      if (this.head === this.pending.length) {
+        this.pending.length = 0;
+        this.head = 0;
+      } else if (this.head > 256 && this.head * 2 > this.pending.length) {
         this.pending.splice(0, this.head);
         this.head = 0;
       }

@@ -1,34 +1,58 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // quiniela-agency: an agencia de quiniela (or, in echo mode, the Part 1 echo client).
+// `--agencies 1-1000 --data DIR [--concurrency N]` runs many agencies from this one process
+// (load generator), each reading DIR/agency-{N}.csv. A small young generation (the shebang's
+// flag, as for the server) keeps that mode's peak memory down: ~90 MB instead of ~120 MB for
+// 1,000 agencies.
 // Exit status: 0 done (or SIGTERM), 1 fatal error, 3 finished but some rows of the data file
 // were invalid or refused (each one was logged).
 
 import { accessSync, constants } from "node:fs";
 import { parseArgs } from "node:util";
-import { loadClientConfig, readConfigText } from "../../shared/src/config.js";
+import { loadClientConfig, parseAgencyIds, readConfigText } from "../../shared/src/config.js";
 import { QuinielaError } from "../../shared/src/errors.js";
 import { fatal, Lifecycle } from "../../shared/src/lifecycle.js";
-import { Logger } from "../../shared/src/log.js";
+import { BufferedSink, Logger } from "../../shared/src/log.js";
 import { Agency } from "./agency.js";
 import { EchoClient } from "./echo.js";
+import { reportResult, runFleet } from "./fleet.js";
 
 export const EXIT_DATA_ERRORS = 3;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { config: { type: "string" } }, strict: true });
+  const { values } = parseArgs({
+    options: {
+      config: { type: "string" },
+      agencies: { type: "string" },
+      data: { type: "string" },
+      concurrency: { type: "string" },
+    },
+    strict: true,
+  });
   const cfg = loadClientConfig(
     readConfigText(values.config ?? "./config.yaml", values.config !== undefined),
     process.env,
   );
-  const log = new Logger(cfg.logLevel);
+  if (values.agencies === undefined && (values.data ?? values.concurrency) !== undefined) {
+    throw new QuinielaError("BAD_CONFIG", "--data and --concurrency go with --agencies");
+  }
+  const fleet = values.agencies !== undefined ? parseFleetArgs(values, cfg.mode) : null;
+  const sink = new BufferedSink(1);
+  const log = new Logger(cfg.logLevel, sink);
   log.info("config", "success", {
-    client_id: cfg.id,
+    client_id: values.agencies ?? cfg.id,
     server_address: cfg.serverAddress,
     loop_amount: cfg.loopAmount,
     loop_period: cfg.loopPeriodText,
     log_level: cfg.logLevelText,
   });
   const life = new Lifecycle(log, { deadlineMs: 5000 });
+
+  if (fleet) {
+    const dataErrors = await runFleet(cfg, fleet, log, sink, life);
+    if (!life.isClosing) life.exit(dataErrors ? EXIT_DATA_ERRORS : 0);
+    return;
+  }
 
   if (cfg.mode === "echo") {
     const echo = new EchoClient(cfg, log);
@@ -64,19 +88,28 @@ async function main(): Promise<void> {
     log.error("agency", "fail", { client_id: cfg.id, reason: msg });
     fatal(log, msg);
   }
-  log.info("consulta_ganadores", "success", { cant_ganadores: result.winners.length });
-  log.debug("ganadores", "success", { client_id: cfg.id, documentos: result.winners.join(" ") });
-  if (result.invalidRows > 0 || result.rejectedBets > 0) {
-    log.warn("agency", "fail", {
-      client_id: cfg.id,
-      bets_stored: result.sent,
-      invalid_rows: result.invalidRows,
-      rejected_bets: result.rejectedBets,
-    });
-    life.exit(EXIT_DATA_ERRORS);
+  life.exit(reportResult(log, cfg, result) ? EXIT_DATA_ERRORS : 0);
+}
+
+function parseFleetArgs(
+  values: { agencies?: string; data?: string; concurrency?: string },
+  mode: string,
+): { ids: number[]; dataDir: string; concurrency: number } {
+  if (mode !== "batch") {
+    throw new QuinielaError("BAD_CONFIG", `--agencies runs batch agencies, not mode ${mode}`);
   }
-  log.info("agency", "success", { client_id: cfg.id, bets_stored: result.sent });
-  life.exit(0);
+  const concurrency = Number(values.concurrency ?? "32");
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new QuinielaError(
+      "BAD_CONFIG",
+      `--concurrency must be an integer ≥ 1, got "${values.concurrency}"`,
+    );
+  }
+  return {
+    ids: parseAgencyIds(values.agencies!),
+    dataDir: values.data ?? "./.data",
+    concurrency,
+  };
 }
 
 main().catch((err: unknown) => {
