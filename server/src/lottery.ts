@@ -1,103 +1,83 @@
-// The lottery's shared state and its synchronisation.
+// The lottery's shared state and its synchronisation, over one storage interface (storage/types.ts).
 //
-// Node runs all of this on one thread, so there are no locks: every mutation below happens in one
-// synchronous step of the event loop, and the only waits are explicit promises:
-//  - per agency, `accepted` is the position the next batch must start at; a batch is checked and
-//    counted in the same synchronous step that queues its rows, so two batches can never claim
-//    the same position (at most one connection is bound to an agency at a time);
-//  - the draw barrier is a counter of finished agencies plus a promise: the agency that completes
-//    the set triggers the draw once; winners requests that arrive earlier wait on that promise
-//    (no polling) and are answered when it resolves;
-//  - finishing is durable: DONE is acknowledged only after the agency's bets and the "done"
-//    record in the state journal are on disk, so a restarted server knows who had finished.
+// Node runs all of this on one thread, so there are no locks in this process: every mutation below
+// happens in one synchronous step of the event loop, and the only waits are explicit promises:
+//  - positions: per agency, `accepted` is the position the next batch must start at. A batch's
+//    position is checked and claimed in the same synchronous step that hands it to the store, so
+//    two batches of this process can never claim the same position. With the file store this
+//    process is the only writer and the claim is final. With PostgreSQL it is a cache: the store
+//    checks the position again inside its transaction (the database is the authority, other
+//    replicas write too); when the two disagree the cache entry is dropped and re-read at the
+//    agency's next HELLO;
+//  - the draw barrier: DONE is recorded durably by the store, which says whether the set of
+//    finished agencies is complete; then `maybeDraw` asks the store to run the draw (the store makes
+//    sure it runs once, across replicas too). Winners requests that arrive earlier wait for it
+//    (no polling) and are answered when it is known. The store also tells us (watch) when another
+//    replica completed the set or ran the draw.
 
-import { readFile } from "node:fs/promises";
-import { type Bet, has_won } from "../../shared/src/bet.js";
-import type { SyncMode } from "../../shared/src/config.js";
-import { ErrorCode, type Fault, fault } from "../../shared/src/errors.js";
+import { ErrorCode, type Fault, fault, isFault } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
-import { AgencyState } from "../../shared/src/protocol/messages.js";
-import { type BetStore, GroupCommitFile, load_bets, openAppend } from "./storage.js";
-
-export type Winners = ReadonlyMap<number, readonly string[]>;
+import { AgencyState, type BatchView } from "../../shared/src/protocol/messages.js";
+import type { AppendResult, BetStore } from "./storage/types.js";
 
 /** A connection bound to an agency; the lottery can ask it to go away (another took over). */
 export interface Binding {
   replaced(): void;
 }
 
-function parseJournal(text: string): Map<number, number> {
-  const done = new Map<number, number>();
-  for (const line of text.split("\r\n")) {
-    const m = /^done,(\d+),(\d+)$/.exec(line);
-    if (m) done.set(Number(m[1]), Number(m[2]));
-  }
-  return done;
+export interface Welcome {
+  committed: number;
+  state: number;
 }
+
+const DRAW_RETRY_MS = [200, 500, 1000, 2000, 5000];
 
 export class Lottery {
   private readonly accepted = new Map<number, number>();
+  /** Bumped on every claim and invalidation: a status read older than it must not fill the cache. */
+  private readonly epochs = new Map<number, number>();
+  private readonly done = new Set<number>();
   private readonly bindings = new Map<number, Binding>();
-  private winners: Winners | null = null;
-  private drawing: Promise<Winners> | null = null;
-  private drawListeners = new Set<(w: Winners) => void>();
+  private isDrawn = false;
+  private drawing = false;
+  private drawAgain = false;
+  private closed = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private readonly drawListeners = new Set<() => void>();
 
   private constructor(
     readonly agencies: number,
     private readonly secrets: ReadonlyMap<number, string>,
     readonly store: BetStore,
-    private readonly journal: GroupCommitFile,
-    private readonly done: Map<number, number>,
     private readonly log: Logger,
   ) {
-    for (const [agency, n] of store.recovered.perAgency) this.accepted.set(agency, n);
+    // Only our own count is final; a shared store's positions are read at each HELLO.
+    if (store.exclusive)
+      for (const [agency, n] of store.initial.positions) this.accepted.set(agency, n);
+    for (const agency of store.initial.done.keys()) this.done.add(agency);
   }
 
   static async open(opts: {
     agencies: number;
     secrets: ReadonlyMap<number, string>;
     store: BetStore;
-    sync: SyncMode;
     log: Logger;
   }): Promise<Lottery> {
-    const journalPath = `${opts.store.path}.state`;
-    let text = "";
-    try {
-      text = await readFile(journalPath, "latin1");
-    } catch {
-      text = "";
-    }
-    const done = parseJournal(text);
-    const end = text.lastIndexOf("\r\n");
-    const keep = end < 0 ? 0 : end + 2; // a torn last line is cut off
-    const { fh, size } = await openAppend(journalPath, keep);
-    const journal = new GroupCommitFile(fh, opts.sync, size);
-    const lottery = new Lottery(opts.agencies, opts.secrets, opts.store, journal, done, opts.log);
-    if (done.size > 0 || opts.store.recovered.rows > 0) {
-      opts.log.info("recovery", "success", {
-        bets: opts.store.recovered.rows,
-        agencies_done: done.size,
+    const { store, log } = opts;
+    const lottery = new Lottery(opts.agencies, opts.secrets, store, log);
+    if (store.exclusive && (store.initial.done.size > 0 || store.initial.bets > 0)) {
+      log.info("recovery", "success", {
+        bets: store.initial.bets,
+        agencies_done: store.initial.done.size,
       });
     }
+    store.watch(() => lottery.maybeDraw());
     lottery.maybeDraw();
     return lottery;
   }
 
-  committed(agency: number): number {
-    return this.accepted.get(agency) ?? 0;
-  }
-
-  state(agency: number): number {
-    if (this.winners) return AgencyState.DRAWN;
-    return this.done.has(agency) ? AgencyState.DONE : AgencyState.OPEN;
-  }
-
-  isDone(agency: number): boolean {
-    return this.done.has(agency);
-  }
-
   get drawn(): boolean {
-    return this.winners !== null;
+    return this.isDrawn;
   }
 
   /** Checks who the peer claims to be. */
@@ -112,29 +92,53 @@ export class Lottery {
     return null;
   }
 
+  private bump(agency: number): void {
+    this.epochs.set(agency, (this.epochs.get(agency) ?? 0) + 1);
+  }
+
   /**
-   * Binds a connection to an agency. A previous connection of the same agency (a dropped link
-   * the client has given up on) is told to go away first. Resolves with the committed position
-   * once everything the agency had queued is durable.
+   * Binds a connection to an agency. A previous connection of the same agency on this server (a
+   * dropped link the client has given up on) is told to go away first. Resolves with the
+   * committed position once everything the agency had queued here is durable; with replicas the
+   * position is read from the database (another replica may have advanced it).
    */
-  async bind(agency: number, binding: Binding): Promise<number> {
+  async bind(agency: number, binding: Binding): Promise<Welcome | Fault> {
     const old = this.bindings.get(agency);
     this.bindings.set(agency, binding);
     if (old && old !== binding) old.replaced();
-    await this.store.flush();
-    return this.committed(agency);
+    const epoch = this.epochs.get(agency) ?? 0;
+    const st = await this.store.status(agency);
+    if (isFault(st)) return st;
+    if (st.done) this.done.add(agency);
+    if (st.drawn && !this.isDrawn) this.maybeDraw();
+    let committed = st.committed;
+    if (this.store.exclusive) {
+      // Our own count: it includes batches pipelined after the HELLO, as the agency expects.
+      committed = this.accepted.get(agency) ?? 0;
+    } else if ((this.epochs.get(agency) ?? 0) === epoch) {
+      this.accepted.set(agency, committed);
+    }
+    const state = this.isDrawn
+      ? AgencyState.DRAWN
+      : this.done.has(agency)
+        ? AgencyState.DONE
+        : AgencyState.OPEN;
+    return { committed, state };
   }
 
   unbind(agency: number, binding: Binding): void {
     if (this.bindings.get(agency) === binding) this.bindings.delete(agency);
   }
 
-  /** Claims positions [first, first+count) for the agency; a Fault when out of order. */
-  claim(agency: number, first: number, count: number): Fault | null {
+  /** Checks the position of [first, first+count) for the agency and claims it. */
+  private claim(agency: number, first: number, count: number): Fault | null {
     if (this.done.has(agency)) {
       return fault(ErrorCode.AGENCY_FINISHED, `agency ${agency} already finished`);
     }
-    const expected = this.committed(agency);
+    this.bump(agency);
+    const expected = this.accepted.get(agency) ?? (this.store.exclusive ? 0 : undefined);
+    // Not cached (a batch that raced its own HELLO): the store's check decides alone.
+    if (expected === undefined) return null;
     if (first !== expected) {
       return fault(ErrorCode.OUT_OF_SEQUENCE, `batch starts at ${first}, expected ${expected}`);
     }
@@ -142,63 +146,105 @@ export class Lottery {
     return null;
   }
 
-  /** Marks the agency finished after its `total` bets are durable; may trigger the draw. */
-  async finish(agency: number, total: number): Promise<Fault | null> {
-    const prev = this.done.get(agency);
-    if (prev !== undefined) {
-      return prev === total
-        ? null
-        : fault(ErrorCode.COUNT_MISMATCH, `agency finished with ${prev} bets, not ${total}`);
-    }
-    if (total !== this.committed(agency)) {
-      return fault(
-        ErrorCode.COUNT_MISMATCH,
-        `agency says ${total} bets, server has ${this.committed(agency)}`,
-      );
-    }
-    await this.store.flush();
-    // re-check: a concurrent DONE of the same agency may have landed while we waited
-    if (this.done.has(agency)) return null;
-    await this.journal.append(Buffer.from(`done,${agency},${total}\r\n`, "latin1"));
-    if (!this.done.has(agency)) this.done.set(agency, total);
-    this.log.debug("agency_done", "success", { agency, bets: total });
-    this.maybeDraw();
+  /**
+   * One validated batch: position check first, then the store encodes and stores it. A refusal
+   * known at once is returned (with the index of the bet at fault, or -1); otherwise `done` is
+   * called once the batch is durable or failed.
+   */
+  ingest(
+    agency: number,
+    view: BatchView,
+    numbers: ArrayLike<number>,
+    done: (r: AppendResult) => void,
+  ): { fault: Fault; index: number } | null {
+    const refused = this.store.refuse(view);
+    if (refused) return refused;
+    const claimed = this.claim(agency, view.first, view.count);
+    if (claimed) return { fault: claimed, index: -1 };
+    this.store.append({ agency, first: view.first, view, numbers }, (r) => {
+      if (r && !this.store.exclusive) {
+        // Whatever the store found, our count for this agency is no longer to be trusted.
+        this.accepted.delete(agency);
+        this.bump(agency);
+      }
+      done(r);
+    });
     return null;
   }
 
-  private maybeDraw(): void {
-    if (this.drawing || this.agencies === 0) return;
-    for (let a = 1; a <= this.agencies; a++) if (!this.done.has(a)) return;
-    this.drawing = this.runDraw();
-    this.drawing.catch((err: unknown) => {
-      this.log.error("sorteo", "fail", { error: String(err) });
-    });
+  /** Marks the agency finished after its `total` bets are durable; may trigger the draw. */
+  async finish(agency: number, total: number): Promise<Fault | null> {
+    const r = await this.store.markDone(agency, total);
+    if (isFault(r)) return r;
+    if (!this.done.has(agency)) {
+      this.done.add(agency);
+      this.log.debug("agency_done", "success", { agency, bets: total });
+    }
+    if (r.allDone) this.maybeDraw();
+    return null;
   }
 
-  private async runDraw(): Promise<Winners> {
-    await this.store.flush();
-    const winners = new Map<number, string[]>();
-    for (let a = 1; a <= this.agencies; a++) winners.set(a, []);
-    await load_bets(this.store.path, (bet: Bet) => {
-      if (has_won(bet)) winners.get(bet.agency)?.push(bet.document);
-    });
-    this.winners = winners;
-    this.log.info("sorteo", "success");
-    const listeners = [...this.drawListeners];
-    this.drawListeners.clear();
-    for (const l of listeners) l(winners);
-    return winners;
+  /**
+   * Asks the store to run the draw (it does nothing until every agency has finished, and runs it
+   * once). Calls that arrive while one is in progress are folded into one more round after it.
+   * A storage failure is logged and retried with backoff.
+   */
+  maybeDraw(): void {
+    if (this.isDrawn || this.closed || this.agencies === 0) return;
+    if (this.drawing) {
+      this.drawAgain = true;
+      return;
+    }
+    this.drawing = true;
+    void this.drawRounds();
   }
 
-  /** The agency's winners if the draw happened, else null. */
-  winnersOf(agency: number): readonly string[] | null {
-    return this.winners ? (this.winners.get(agency) ?? []) : null;
+  private async drawRounds(): Promise<void> {
+    let failures = 0;
+    for (;;) {
+      this.drawAgain = false;
+      const r = await this.store
+        .draw()
+        .catch((err: unknown) =>
+          fault(ErrorCode.STORAGE_FAILURE, String((err as Error)?.message ?? err)),
+        );
+      if (this.closed) return;
+      if (isFault(r)) {
+        this.log.error("sorteo", "fail", { error: r.reason });
+        const wait = DRAW_RETRY_MS[Math.min(failures++, DRAW_RETRY_MS.length - 1)]!;
+        await new Promise<void>((res) => {
+          this.retryTimer = setTimeout(res, wait);
+          this.retryTimer.unref();
+        });
+        this.retryTimer = null;
+        if (this.closed) return;
+        continue;
+      }
+      if (r === null) {
+        if (this.drawAgain) continue;
+        this.drawing = false;
+        return;
+      }
+      // Only the process that really ran the draw says so: one `sorteo` line across replicas.
+      if (r.ran) this.log.info("sorteo", "success");
+      this.isDrawn = true;
+      this.drawing = false;
+      const listeners = [...this.drawListeners];
+      this.drawListeners.clear();
+      for (const l of listeners) l();
+      return;
+    }
+  }
+
+  /** The agency's winning documents; only once the draw is known (see `drawn`, `onDraw`). */
+  winnersOf(agency: number): Promise<readonly string[] | Fault> {
+    return this.store.winnersOf(agency);
   }
 
   /** Calls back once the draw is done (immediately if it already is). Returns an unsubscribe. */
-  onDraw(cb: (w: Winners) => void): () => void {
-    if (this.winners) {
-      cb(this.winners);
+  onDraw(cb: () => void): () => void {
+    if (this.isDrawn) {
+      cb();
       return () => undefined;
     }
     this.drawListeners.add(cb);
@@ -207,7 +253,9 @@ export class Lottery {
     };
   }
 
-  async close(): Promise<void> {
-    await this.journal.close();
+  /** Stops retrying the draw; the store is closed by its owner. */
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
   }
 }

@@ -2,13 +2,14 @@
 // quiniela-server: the Lotería Nacional central server.
 
 import { parseArgs } from "node:util";
-import { loadServerConfig, readConfigText } from "../../shared/src/config.js";
+import { loadServerConfig, readConfigText, redactUrl } from "../../shared/src/config.js";
 import { QuinielaError } from "../../shared/src/errors.js";
 import { fatal, Lifecycle } from "../../shared/src/lifecycle.js";
 import { Logger } from "../../shared/src/log.js";
 import { Lottery } from "./lottery.js";
 import { LotteryServer } from "./server.js";
-import { BetStore } from "./storage.js";
+import { openStore } from "./storage/open.js";
+import type { BetStore } from "./storage/types.js";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: "string" } }, strict: true });
@@ -25,32 +26,35 @@ async function main(): Promise<void> {
   // A separate action: the course's tests read listen_backlog/logging_level from every `config` line.
   log.debug("config_lottery", "success", {
     agencies: config.agencies,
-    storage: config.storagePath,
-    sync: config.sync,
+    storage: config.databaseUrl !== "" ? redactUrl(config.databaseUrl) : config.storagePath,
+    sync: config.databaseUrl !== "" ? "commit" : config.sync,
   });
 
   const life = new Lifecycle(log, { deadlineMs: 8000 });
-  const store = await BetStore.open(config.storagePath, config.sync, log);
-  const lottery = await Lottery.open({
-    agencies: config.agencies,
-    secrets: config.secrets,
-    store,
-    sync: config.sync,
-    log,
-  });
+  // A failed write of the file store is fatal (its state is only in this process); the
+  // PostgreSQL store answers STORAGE_FAILURE instead and keeps going.
   const onFatal = (err: Error) => {
     log.error("storage", "fail", { error: err.message });
     void life.shutdown(`storage failure: ${err.message}`, 1);
   };
-  const server = new LotteryServer(config, lottery, log, onFatal);
+  let server: LotteryServer | null = null;
+  let lottery: Lottery | null = null;
+  let store: BetStore | null = null;
   life.onClose(async () => {
-    await server.close();
-    await store.close();
-    log.info("close_file", "success", { path: config.storagePath });
-    await lottery.close();
-    log.info("close_file", "success", { path: `${config.storagePath}.state` });
+    await server?.close();
+    lottery?.close();
+    await store?.close();
   });
+  // Installed first: SIGTERM while the database is still being waited for exits cleanly too.
   life.install();
+  store = await openStore(config, log, onFatal);
+  lottery = await Lottery.open({
+    agencies: config.agencies,
+    secrets: config.secrets,
+    store,
+    log,
+  });
+  server = new LotteryServer(config, lottery, log, onFatal);
   try {
     await server.listen();
   } catch (err) {

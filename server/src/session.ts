@@ -29,7 +29,6 @@ import {
   encodeWinners,
 } from "../../shared/src/protocol/messages.js";
 import type { Lottery } from "./lottery.js";
-import { encodeBetRow, maxRowSize } from "./storage.js";
 
 export interface SessionLimits {
   idleTimeoutMs: number;
@@ -37,6 +36,9 @@ export interface SessionLimits {
   /** Unanswered requests after which reading pauses. */
   maxInFlight: number;
 }
+
+/** Parsed numbers of the batch being handled (the store encodes it before the next frame). */
+const batchNumbers = new Int32Array(8192);
 
 interface Slot {
   frames: Buffer[] | null; // null: not ready yet
@@ -46,7 +48,6 @@ interface Slot {
 export class AgencySession {
   private readonly decoder = new FrameDecoder();
   private agency = 0;
-  private agencyPrefix: Buffer = Buffer.alloc(0);
   private queue: Slot[] = [];
   private queueHead = 0;
   private closed = false;
@@ -169,15 +170,20 @@ export class AgencySession {
       return;
     }
     this.agency = h.agency;
-    this.agencyPrefix = Buffer.from(`${h.agency},`, "latin1");
     clearTimeout(this.helloTimer);
     const slot = this.reserve();
     this.lottery.bind(h.agency, this).then(
-      (committed) => {
-        this.log.debug("agency_connected", "success", { ip: this.ip, agency: h.agency, committed });
-        this.ready(slot, [
-          encodeWelcome(f.seq, { committed, state: this.lottery.state(h.agency) }),
-        ]);
+      (w) => {
+        if (isFault(w)) {
+          this.failAfterReplies(w, f.seq);
+          return;
+        }
+        this.log.debug("agency_connected", "success", {
+          ip: this.ip,
+          agency: h.agency,
+          committed: w.committed,
+        });
+        this.ready(slot, [encodeWelcome(f.seq, w)]);
       },
       (err: unknown) => this.onFatal(err as Error),
     );
@@ -202,44 +208,48 @@ export class AgencySession {
       this.fail(ErrorCode.MALFORMED, "BET must carry exactly one bet", f.seq);
       return;
     }
-    // Validate every bet and encode the rows straight into the store's segment; on any bad bet
-    // nothing is kept (the segment position is not advanced).
-    const bytes = maxRowSize(f.payload.length) + view.count * maxRowSize(0);
-    const { buf, start } = this.lottery.store.alloc.reserve(bytes);
-    let pos = start;
+    // Validate every bet first; on any bad bet nothing of the batch goes further.
     const today = todayKey();
-    const numbers: number[] = [];
+    const numbers = batchNumbers;
     for (let b = 0; b < view.count; b++) {
       const n = validateBetFields(view.buf, view.starts, view.ends, b * 5, today);
       if (typeof n !== "number") {
         this.rejectBatch(f.seq, n, view.count, b);
         return;
       }
-      if (single) numbers.push(n);
-      pos = encodeBetRow(buf, pos, this.agencyPrefix, view.buf, view.starts, view.ends, b * 5, n);
+      numbers[b] = n;
     }
-    const claimed = this.lottery.claim(this.agency, view.first, view.count);
-    if (claimed) {
-      this.rejectBatch(f.seq, claimed, view.count, -1);
-      return;
-    }
-    const rows = this.lottery.store.alloc.take(pos);
-    const slot = this.reserve();
     const count = view.count;
     const total = view.first + count;
     const singleDoc = single ? this.field(view, 2) : "";
-    this.lottery.store.append(rows, (err) => {
-      if (err) {
-        this.onFatal(err);
+    const singleNumber = numbers[0]!;
+    const slot = this.reserve();
+    // The lottery checks the position, then the store encodes the rows (synchronously: the
+    // view and `numbers` are reused by the next frame) and calls back once they are durable.
+    const refused = this.lottery.ingest(this.agency, view, numbers, (r) => {
+      if (r) {
+        this.failAfterReplies(r, f.seq);
         return;
       }
       if (single) {
-        this.log.info("apuesta_almacenada", "success", { dni: singleDoc, numero: numbers[0]! });
+        this.log.info("apuesta_almacenada", "success", { dni: singleDoc, numero: singleNumber });
       } else {
         this.log.info("apuesta_recibida", "success", { cantidad: count });
       }
       this.ready(slot, [encodeAck(f.seq, total)]);
     });
+    if (refused) this.rejectInSlot(slot, f.seq, refused.fault, count, refused.index);
+  }
+
+  /**
+   * The store could not take a request (storage failure, or another replica advanced the
+   * agency): replies already earned go out, then ERROR ends the connection, and the agency
+   * reconnects and resumes from the committed position its next WELCOME tells.
+   */
+  private failAfterReplies(r: Fault, seq: number): void {
+    if (this.closed) return;
+    this.flushQueue();
+    this.fail(r.code, r.reason, seq);
   }
 
   private field(view: BatchView, f: number): string {
@@ -247,6 +257,10 @@ export class AgencySession {
   }
 
   private rejectBatch(seq: number, fault: Fault, count: number, index: number): void {
+    this.rejectInSlot(this.reserve(), seq, fault, count, index);
+  }
+
+  private rejectInSlot(slot: Slot, seq: number, fault: Fault, count: number, index: number): void {
     this.log.info("apuesta_recibida", "fail", {
       cantidad: count,
       agency: this.agency,
@@ -254,7 +268,6 @@ export class AgencySession {
       ...(index >= 0 ? { bet_index: index } : {}),
       reason: fault.reason,
     });
-    const slot = this.reserve();
     this.ready(slot, [
       encodeFaultReply(MsgType.REJECT, seq, fault.code, fault.reason, index >= 0 ? index : 0xffff),
     ]);
@@ -270,7 +283,9 @@ export class AgencySession {
     const slot = this.reserve();
     this.lottery.finish(this.agency, total).then(
       (denied) => {
-        if (denied) {
+        if (denied?.code === ErrorCode.STORAGE_FAILURE) {
+          this.failAfterReplies(denied, f.seq);
+        } else if (denied) {
           this.log.warn("agency_done", "fail", {
             agency: this.agency,
             code: errorName(denied.code),
@@ -299,9 +314,17 @@ export class AgencySession {
     const slot = this.reserve();
     const agency = this.agency;
     const answer = () => {
-      const w = this.lottery.winnersOf(agency)!;
-      this.log.debug("consulta_ganadores", "success", { agency, cant_ganadores: w.length });
-      this.ready(slot, encodeWinners(f.seq, w));
+      this.lottery.winnersOf(agency).then(
+        (w) => {
+          if (isFault(w)) {
+            this.failAfterReplies(w, f.seq);
+            return;
+          }
+          this.log.debug("consulta_ganadores", "success", { agency, cant_ganadores: w.length });
+          this.ready(slot, encodeWinners(f.seq, w));
+        },
+        (err: unknown) => this.onFatal(err as Error),
+      );
     };
     if (this.lottery.drawn) {
       answer();

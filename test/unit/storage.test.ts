@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import {
-  BetStore,
   encodeBetRow,
+  FileStore,
   GroupCommitFile,
   has_won,
   load_bets,
@@ -18,7 +18,7 @@ import {
   STORAGE_COLUMNS,
   scanBets,
   store_bets,
-} from "../../server/src/storage.js";
+} from "../../server/src/storage/index.js";
 import type { Bet } from "../../shared/src/bet.js";
 import { encodeCsvRow } from "../../shared/src/csv.js";
 import { Logger, type Sink } from "../../shared/src/log.js";
@@ -316,7 +316,7 @@ describe("GroupCommitFile", () => {
   });
 });
 
-describe("recovery: scanBets and BetStore.open", () => {
+describe("recovery: scanBets and FileStore.open", () => {
   const complete = [
     "1,Ana,Lopez,1,2000-01-01,7574\r\n",
     '2,"Multi\r\nLine","Quote ""q""",2,2000-01-01,5\r\n',
@@ -331,7 +331,12 @@ describe("recovery: scanBets and BetStore.open", () => {
 
   async function openStore(path: string) {
     const sink = new Capture();
-    const store = await BetStore.open(path, "none", new Logger("DEBUG", sink));
+    const store = await FileStore.open({
+      path,
+      sync: "none",
+      agencies: 5,
+      log: new Logger("DEBUG", sink),
+    });
     return { store, sink };
   }
 
@@ -383,7 +388,7 @@ describe("recovery: scanBets and BetStore.open", () => {
       );
       // appends after recovery start on a clean row boundary
       await new Promise<void>((res, rej) =>
-        store.append(Buffer.from("5,Eva,Ruiz,6,2000-01-01,1\r\n"), (e) => (e ? rej(e) : res())),
+        store.appendRows(Buffer.from("5,Eva,Ruiz,6,2000-01-01,1\r\n"), (e) => (e ? rej(e) : res())),
       );
       await store.close();
       assert.equal(readFileSync(path, "utf8"), `${complete}5,Eva,Ruiz,6,2000-01-01,1\r\n`);
@@ -430,7 +435,7 @@ describe("recovery: scanBets and BetStore.open", () => {
       "same prefix, same decision, whatever the file size",
     );
     await assert.rejects(
-      BetStore.open(small, "none", new Logger("ERROR")),
+      FileStore.open({ path: small, sync: "none", agencies: 5, log: new Logger("ERROR") }),
       (e: Error & { code?: string }) => e.code === "CORRUPT_STORAGE",
     );
     assert.equal(readFileSync(small, "utf8"), smallText, "a corrupt file is left untouched");

@@ -1,0 +1,29 @@
+// The storage modules, one job each:
+//   course.ts        the course's store_bets / load_bets / has_won (bets.csv, Python-compatible)
+//   readers.ts       lazily decoded row view, chunked scans and an iterator over bets.csv
+//   rows.ts          the row encoder (wire bytes → CSV row), shared by both stores
+//   segments.ts      bump allocator the rows are encoded into
+//   group-commit.ts  append-only file with group-committed fdatasync
+//   recovery.ts      scan of bets.csv (torn tail, corruption) and of its journal
+//   types.ts         the BetStore interface the lottery uses
+//   file-store.ts    BetStore over bets.csv + bets.csv.state (one server)
+//   pg-*.ts          BetStore over PostgreSQL (several replicas): schema, ingest, LISTEN, cursor
+//   open.ts          picks one from the configuration
+
+export { has_won, load_bets, STORAGE_COLUMNS, STORAGE_FILEPATH, store_bets } from "./course.js";
+export { FileStore, type FileStoreOptions } from "./file-store.js";
+export { GroupCommitFile, openAppend } from "./group-commit.js";
+export { openStore } from "./open.js";
+export { pg_load_bets, pgLoadBets } from "./pg-read.js";
+export { ensureSchema } from "./pg-schema.js";
+export { PgStore, type PgStoreOptions } from "./pg-store.js";
+export {
+  type JournalReport,
+  parseJournal,
+  type RecoveryReport,
+  readJournal,
+  scanBets,
+} from "./recovery.js";
+export { agencyPrefix, encodeBatchRows, encodeBetRow, maxRowSize } from "./rows.js";
+export { SegmentAllocator } from "./segments.js";
+export type * from "./types.js";
