@@ -166,7 +166,7 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
       execFile(
         psqlBin,
         ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", urlOf(database), "-c", sql],
-        { encoding: "utf8", timeout: 60_000 },
+        { encoding: "utf8", timeout: 60_000, maxBuffer: 1 << 30 },
         (err, stdout, stderr) =>
           err ? rej(new PgClusterError(`psql: ${stderr || err.message}`)) : res(stdout),
       );
