@@ -1,0 +1,189 @@
+// The load generator: one agency process driving many agency sessions (`--agencies 1-200 --data
+// DIR`), each the ordinary protocol over its own connection with its own file, against a real
+// server. All must finish with their own winners, every bet stored once.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { defaultWinners, generateDataset } from "../../tools/gen-data.js";
+import { compareStored, guard, reap, tail } from "./lib/faults.js";
+import {
+  AGENCY_JS,
+  actions,
+  cleanup,
+  type Proc,
+  startAgency,
+  startServer,
+  stop,
+  tempDir,
+} from "./lib/procs.js";
+
+const dirs: string[] = [];
+const procs: Proc[] = [];
+after(async () => {
+  await reap(procs);
+  dirs.forEach(cleanup);
+});
+
+/** Starts the agency program with arguments (procs.run takes none), collecting its lines. */
+function fleet(args: string[], env: Record<string, string>, cwd: string): Proc {
+  // the flag the quiniela-agency bin's shebang gives
+  const child = spawn(process.execPath, ["--max-semi-space-size=2", AGENCY_JS, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: string[] = [];
+  const watchers: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  let partial = "";
+  child.stdout.setEncoding("utf8");
+  child.stdout.on("data", (d: string) => {
+    const parts = (partial + d).split("\n");
+    partial = parts.pop()!;
+    for (const l of parts) {
+      lines.push(l);
+      for (let i = watchers.length - 1; i >= 0; i--) {
+        if (watchers[i]!.re.test(l)) watchers.splice(i, 1)[0]!.resolve(l);
+      }
+    }
+  });
+  const p: Proc = {
+    child,
+    lines,
+    stderr: "",
+    exited: new Promise((res) => child.on("exit", (code) => res(code))),
+    waitFor(re, timeoutMs = 20_000) {
+      const seen = lines.find((l) => re.test(l));
+      if (seen) return Promise.resolve(seen);
+      return guard(
+        new Promise<string>((resolve) => watchers.push({ re, resolve })),
+        timeoutMs,
+        () => tail(p),
+      );
+    },
+  };
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (d: string) => {
+    p.stderr += d;
+  });
+  procs.push(p);
+  return p;
+}
+
+function countLines(p: Proc, re: RegExp): number {
+  return p.lines.filter((l) => re.test(l)).length;
+}
+
+describe("load generator: many agencies from one process", () => {
+  test("200 agencies × 500 bets against one server: all finish, right winners, bets stored once", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const data = join(dir, "data");
+    await generateDataset({ out: data, agencies: 200, bets: 500, seed: 31, crlf: true });
+    const files = Array.from({ length: 200 }, (_, i) => join(data, `agency-${i + 1}.csv`));
+    const server = await startServer({ AGENCIES: "200", LOGGING_LEVEL: "INFO" }, dir);
+    procs.push(server);
+    const f = fleet(
+      ["--agencies", "1-200", "--data", data],
+      { CLI_SERVER_ADDRESS: `127.0.0.1:${server.port}`, CLI_LOG_LEVEL: "INFO" },
+      dir,
+    );
+    const code = await guard(f.exited, 90_000, () => tail(f));
+    assert.equal(code, 0, tail(f));
+    const results = actions(f.lines, "consulta_ganadores");
+    assert.equal(results.length, 200);
+    const byId = new Map(results.map((m) => [Number(m.client_id), Number(m.cant_ganadores)]));
+    assert.equal(byId.size, 200, "one line per agency");
+    for (let id = 1; id <= 200; id++) {
+      assert.equal(byId.get(id), defaultWinners(id), `agency ${id} cant_ganadores`);
+    }
+    // today's line, with the agency's id appended
+    assert.match(
+      f.lines.find((l) => l.includes("consulta_ganadores"))!,
+      /INFO {5}action: consulta_ganadores \| result: success \| cant_ganadores: \d \| client_id: \d+$/,
+    );
+    const summary = actions(f.lines, "agencias")[0]!;
+    assert.equal(summary.result, "success");
+    assert.equal(summary.agencies, "200");
+    assert.equal(summary.bets_stored, "100000");
+    assert.ok(Number(summary.max_rss_mb) < 150, `load generator peak RSS ${summary.max_rss_mb} MB`);
+    assert.ok(!f.lines.some((l) => l.includes("result: fail")));
+    assert.equal(await stop(server), 0);
+    assert.equal(actions(server.lines, "sorteo").length, 1);
+    const cmp = compareStored(join(dir, "bets.csv"), files);
+    assert.ok(cmp.equal, `rows ${cmp.rows}/${cmp.expected}\n${cmp.sample.join("\n")}`);
+    assert.equal(cmp.rows, 100_000);
+  });
+
+  test("an id list with a gap (1-3,5) next to an ordinary agency 4", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    await generateDataset({ out: dir, agencies: 5, bets: 300, seed: 32 });
+    const server = await startServer({ AGENCIES: "5", LOGGING_LEVEL: "INFO" }, dir);
+    procs.push(server);
+    const env = { CLI_SERVER_ADDRESS: `127.0.0.1:${server.port}` };
+    const f = fleet(["--agencies", "1-3, 5", "--data", dir, "--concurrency", "2"], env, dir);
+    const single = startAgency(4, server.port, { CLI_DATA_FILE: join(dir, "agency-4.csv") }, dir);
+    procs.push(single);
+    assert.deepEqual(await Promise.all([f.exited, single.exited]), [0, 0], tail(f));
+    assert.deepEqual(
+      actions(f.lines, "consulta_ganadores")
+        .map((m) => [Number(m.client_id), Number(m.cant_ganadores)])
+        .sort((a, b) => a[0]! - b[0]!),
+      [1, 2, 3, 5].map((id) => [id, defaultWinners(id)]),
+    );
+    // the ordinary agency's line is unchanged (no client_id)
+    assert.match(
+      single.lines.find((l) => l.includes("consulta_ganadores"))!,
+      /action: consulta_ganadores \| result: success \| cant_ganadores: 2$/,
+    );
+    assert.equal(await stop(server), 0);
+  });
+
+  test("all agencies wait for the draw at once; SIGTERM closes every connection, exit 0", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    await generateDataset({ out: dir, agencies: 100, bets: 200, seed: 33 });
+    // agency 101 never comes: the draw cannot happen, every agency waits on its connection
+    const server = await startServer({ AGENCIES: "101", LOGGING_LEVEL: "INFO" }, dir);
+    procs.push(server);
+    const f = fleet(
+      ["--agencies", "1-100", "--data", dir],
+      { CLI_SERVER_ADDRESS: `127.0.0.1:${server.port}`, CLI_LOG_LEVEL: "DEBUG" },
+      dir,
+    );
+    const done = /action: notificar_fin \| result: success/;
+    await guard(
+      (async () => {
+        while (countLines(f, done) < 100) await new Promise((r) => setTimeout(r, 50));
+      })(),
+      60_000,
+      () => tail(f),
+    );
+    f.child.kill("SIGTERM");
+    assert.equal(await f.exited, 0, tail(f));
+    const closed = actions(f.lines, "close_connection").map((m) => Number(m.client_id));
+    assert.equal(new Set(closed).size, 100, "every agency was connected, waiting for the draw");
+    assert.ok(f.lines.some((l) => l.includes("action: shutdown | result: success")));
+    assert.equal(await stop(server), 0);
+  });
+
+  test("fatal errors: a missing file, a bad id list, a mode other than batch (exit 1)", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    await generateDataset({ out: dir, agencies: 2, bets: 10, seed: 34 });
+    const env = { CLI_SERVER_ADDRESS: "127.0.0.1:9" };
+    const cases: Array<[string[], Record<string, string>, RegExp]> = [
+      [["--agencies", "1-3", "--data", dir], {}, /cannot read data file .*agency-3\.csv: ENOENT/],
+      [["--agencies", "3-1", "--data", dir], {}, /agency range 3-1 is empty/],
+      [["--agencies", "1-2", "--data", dir], { CLI_MODE: "echo" }, /not mode echo/],
+      [["--data", dir], {}, /--data and --concurrency go with --agencies/],
+    ];
+    for (const [args, extra, re] of cases) {
+      const p = fleet(args, { ...env, ...extra }, dir);
+      assert.equal(await p.exited, 1, args.join(" "));
+      assert.match(p.stderr, new RegExp(`^fatal: .*${re.source}`, "m"));
+    }
+  });
+});
