@@ -52,6 +52,7 @@ export class PgIngest {
   private readonly pending = new Map<number, number>();
   private readonly settledWaiters = new Map<number, Array<() => void>>();
   private idleWaiters: Array<() => void> = [];
+  private lockTurn: Promise<void> = Promise.resolve();
   /** Transactions committed. */
   commits = 0;
 
@@ -135,12 +136,26 @@ export class PgIngest {
     const agencies = [...new Set(group.map((b) => b.agency))].sort((a, b) => a - b);
     const results: AppendResult[] = new Array(group.length).fill(null);
     let client: pg.PoolClient | null = null;
+    // Our own transactions take their locks in the order they were formed: a later one asks only
+    // once the earlier one holds its rows, so it waits for that one's COMMIT and sees its
+    // positions (otherwise it could lock first and find an agency's later batch out of order).
+    const earlier = this.lockTurn;
+    let locked!: () => void;
+    this.lockTurn = new Promise((resolve) => {
+      locked = resolve;
+    });
     try {
-      client = await this.pool.connect();
-      // Agency numbers are integers we parsed: inlined, so BEGIN and the lock go in one round trip.
-      const res = (await client.query(
-        `BEGIN; SELECT agency, committed, done_total FROM agencies WHERE agency IN (${agencies.join(",")}) ORDER BY agency FOR UPDATE`,
-      )) as unknown as pg.QueryResult[];
+      let res: pg.QueryResult[];
+      try {
+        client = await this.pool.connect();
+        await earlier;
+        // Agency numbers are integers we parsed: inlined, so BEGIN and the lock are one round trip.
+        res = (await client.query(
+          `BEGIN; SELECT agency, committed, done_total FROM agencies WHERE agency IN (${agencies.join(",")}) ORDER BY agency FOR UPDATE`,
+        )) as unknown as pg.QueryResult[];
+      } finally {
+        locked();
+      }
       const rows = res[1]!.rows as Array<{
         agency: number;
         committed: string;

@@ -89,6 +89,9 @@ export class PgStore implements BetStore {
     const health = new PgHealth(log);
     // An idle pooled connection cut by the server (restart) is only an event, not a crash.
     pool.on("error", (err) => health.failed("idle connection", err));
+    // A checked-out connection between two queries gets its error as an event too (the next
+    // query on it fails and answers STORAGE_FAILURE); unhandled, it would end the process.
+    pool.on("connect", (c) => c.on("error", (err) => health.failed("connection", err)));
     const started = Date.now();
     const budget = opts.retryMs ?? 30_000;
     let snapshot: StoreSnapshot | null = null;
