@@ -122,6 +122,8 @@ export class Agency {
   /** Bets of the file known to the server (set once the whole file went through). */
   private finishedSending = false;
   private readonly rotation: Rotation;
+  /** ackedPos when the server last refused our position (see settleOldest). */
+  private resyncAt = -1;
 
   constructor(
     private readonly cfg: ClientConfig,
@@ -501,6 +503,16 @@ export class Agency {
     const b = this.inflight[0]!;
     const frames = await b.reply;
     const rej = replyFault(frames);
+    if (rej?.fault.code === ErrorCode.OUT_OF_SEQUENCE) {
+      // The server's position is not ours: with replicas, a batch whose ACK was lost may have
+      // been committed by another replica meanwhile. Not a data error: resynchronise from a
+      // WELCOME. Twice at the same position would loop: that is a bug, stop.
+      if (this.resyncAt === this.ackedPos) {
+        throw new QuinielaError("OUT_OF_SEQUENCE", `server refuses position ${b.first} again`);
+      }
+      this.resyncAt = this.ackedPos;
+      throw new LinkError("server_error", rej.fault, `position ${b.first} refused: resync`);
+    }
     if (rej) throw new Rejected(b, rej.fault, rej.index);
     const ack = decodeAck(frames[0]!.payload);
     if (isFault(ack) || ack !== b.first + b.count) {

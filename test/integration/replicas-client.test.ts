@@ -239,7 +239,10 @@ describe("agencies and an address list (real servers)", () => {
 
 /** What a fake replica does with the n-th request of a kind (1-based, counted across replicas). */
 type Plan = Partial<
-  Record<"batch" | "done" | "winners", Map<number, ["REJECT" | "ERROR", ErrorCodeValue]>>
+  Record<
+    "batch" | "done" | "winners",
+    Map<number, ["REJECT" | "ERROR" | "STORED_THEN_REJECT", ErrorCodeValue]>
+  >
 >;
 
 /** One agency's state shared by all fake replicas: the "database". */
@@ -264,12 +267,15 @@ function fakeReplica(
 ): Promise<{ server: Server; port: number }> {
   const server = createServer((sock: Socket) => {
     const dec = new FrameDecoder();
-    const refuse = (f: Frame, what: "batch" | "done" | "winners"): boolean => {
+    const refuse = (f: Frame, what: "batch" | "done" | "winners", commit?: () => void): boolean => {
       const n = ++store.seen[what];
       const p = plan[what]?.get(n);
       if (!p) return false;
-      sock.write(encodeFaultReply(MsgType[p[0]], f.seq, p[1], `planned ${what} ${n}`));
-      if (p[0] === "ERROR") sock.end();
+      const [kind, code] = p;
+      if (kind === "STORED_THEN_REJECT") commit?.(); // as if another replica had committed it
+      const type = kind === "ERROR" ? MsgType.ERROR : MsgType.REJECT;
+      sock.write(encodeFaultReply(type, f.seq, code, `planned ${what} ${n}`));
+      if (kind === "ERROR") sock.end();
       return true;
     };
     sock.on("data", (chunk: Buffer) => {
@@ -294,12 +300,15 @@ function fakeReplica(
               );
               break;
             }
-            if (refuse(fr, "batch")) break;
-            for (let k = 0; k < b.count; k++) {
-              const at = k * 5 + 2;
-              store.documents.push(b.buf.toString("utf8", b.starts[at]!, b.ends[at]!));
-            }
-            store.committed += b.count;
+            const commit = (): void => {
+              for (let k = 0; k < b.count; k++) {
+                const at = k * 5 + 2;
+                store.documents.push(b.buf.toString("utf8", b.starts[at]!, b.ends[at]!));
+              }
+              store.committed += b.count;
+            };
+            if (refuse(fr, "batch", commit)) break;
+            commit();
             sock.write(encodeAck(fr.seq, store.committed));
             break;
           }
@@ -327,7 +336,7 @@ function fakeReplica(
 }
 
 describe("agencies and replicas that refuse (fake replicas sharing one store)", () => {
-  test("STORAGE_FAILURE (REJECT or ERROR) and SHUTTING_DOWN move the agency to the next replica; every bet stored once", async () => {
+  test("STORAGE_FAILURE (REJECT or ERROR), SHUTTING_DOWN and OUT_OF_SEQUENCE move the agency to the next replica; every bet stored once", async () => {
     const dir = tempDir();
     dirs.push(dir);
     await generateDataset({ out: dir, agencies: 1, bets: 3000, winners: 1, seed: 21 });
@@ -345,6 +354,9 @@ describe("agencies and replicas that refuse (fake replicas sharing one store)", 
         [9, ["ERROR", ErrorCode.STORAGE_FAILURE]],
         [15, ["ERROR", ErrorCode.SHUTTING_DOWN]],
         [20, ["REJECT", ErrorCode.SHUTTING_DOWN]],
+        // stored, then refused as out of sequence: what an agency sees when a batch whose ACK
+        // was lost got committed through another replica while it resent it
+        [25, ["STORED_THEN_REJECT", ErrorCode.OUT_OF_SEQUENCE]],
       ]),
       done: new Map([[1, ["REJECT", ErrorCode.STORAGE_FAILURE]]]),
       winners: new Map([[1, ["REJECT", ErrorCode.STORAGE_FAILURE]]]),
@@ -370,8 +382,8 @@ describe("agencies and replicas that refuse (fake replicas sharing one store)", 
         .map((l) => l.split(",")[2]!);
       assert.equal(store.committed, 3000);
       assert.deepEqual([...store.documents].sort(), want.sort());
-      // six refusals, six moves to the next replica: A B C A B C A
-      assert.deepEqual(store.hellos, ["A", "B", "C", "A", "B", "C", "A"]);
+      // seven refusals, seven moves to the next replica
+      assert.deepEqual(store.hellos, ["A", "B", "C", "A", "B", "C", "A", "B"]);
     } finally {
       for (const r of replicas) r.server.close();
     }
