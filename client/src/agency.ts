@@ -159,7 +159,10 @@ export class Agency {
         const link = await Link.connect(target.host, target.port);
         this.link = link;
         const seq = link.nextSeq();
-        const timer = setTimeout(() => link.destroy(), WELCOME_TIMEOUT_MS);
+        const timer = setTimeout(
+          () => link.socket.destroy(new Error(`no WELCOME within ${WELCOME_TIMEOUT_MS} ms`)),
+          WELCOME_TIMEOUT_MS,
+        );
         const frames = await link
           .request(seq, encodeHello(seq, { agency: this.cfg.id, secret: this.cfg.secret }))
           .finally(() => clearTimeout(timer));
