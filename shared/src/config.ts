@@ -3,14 +3,22 @@
 // (file text, env) so it is unit-tested without touching the process.
 
 import { readFileSync } from "node:fs";
-import { parse as parseIni } from "ini";
-import { parse as parseYaml } from "yaml";
+import { createRequire } from "node:module";
 import { type Endpoint, parseAddressList, parseEndpoint } from "./address.js";
 import { formatDuration, parseDuration } from "./duration.js";
 import { QuinielaError } from "./errors.js";
 import { type Level, parseLevel } from "./log.js";
 
 export type Env = Record<string, string | undefined>;
+
+// The parsers are loaded only when there is a file to parse: loading `yaml` (74 modules) cost
+// an agency about as much CPU as starting Node itself (CPU profile of a course-data run), and
+// local runs, the bench and the tests have no config file at all.
+const lazyRequire = createRequire(import.meta.url);
+const parseIni = (text: string): unknown =>
+  (lazyRequire("ini") as typeof import("ini")).parse(text);
+const parseYaml = (text: string): unknown =>
+  (lazyRequire("yaml") as typeof import("yaml")).parse(text);
 
 function bad(message: string): never {
   throw new QuinielaError("BAD_CONFIG", message);
@@ -99,7 +107,7 @@ export function redactUrl(url: string): string {
 }
 
 export function loadServerConfig(iniText: string, env: Env): ServerConfig {
-  const parsed = parseIni(iniText) as Record<string, unknown>;
+  const parsed = (iniText.trim() === "" ? {} : parseIni(iniText)) as Record<string, unknown>;
   // configparser semantics: keys are case-insensitive; [DEFAULT] (or no section) holds them.
   const file = new Map<string, string>();
   const take = (obj: unknown) => {
