@@ -30,10 +30,10 @@ export { COURSE_BETS } from "../gen-data.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The compiled programs (this file is dist/tools/lib/lottery.js). */
-export const SERVER_MAIN = resolve(here, "../../server/src/main.js");
+export const SERVER_MAIN = resolve(here, "../../bin/quiniela-server.js");
 /** As in the server's Dockerfile and bin: a small young generation keeps its memory flat. */
 export const SERVER_NODE_ARGS = ["--max-semi-space-size=2"];
-export const AGENCY_MAIN = resolve(here, "../../client/src/main.js");
+export const AGENCY_MAIN = resolve(here, "../../bin/quiniela-agency.js");
 
 export function checkBuilt(): string | null {
   for (const p of [SERVER_MAIN, AGENCY_MAIN]) {

@@ -3,15 +3,17 @@
 import type { ServerConfig } from "../../../shared/src/config.js";
 import type { Logger } from "../../../shared/src/log.js";
 import { FileStore } from "./file-store.js";
-import { PgStore } from "./pg-store.js";
 import type { BetStore } from "./types.js";
 
-export function openStore(
+export async function openStore(
   config: ServerConfig,
   log: Logger,
   onFatal: (err: Error) => void,
 ): Promise<BetStore> {
   if (config.databaseUrl !== "") {
+    // Loaded only when used: the PostgreSQL client is dozens of modules, and a file-store
+    // server (the default, the course's setup) should not pay for them at start-up.
+    const { PgStore } = await import("./pg-store.js");
     return PgStore.open({
       url: config.databaseUrl,
       agencies: config.agencies,

@@ -6,8 +6,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "../../../..");
-export const SERVER_JS = join(ROOT, "dist/server/src/main.js");
-export const AGENCY_JS = join(ROOT, "dist/client/src/main.js");
+/** The programs as shipped: the bundles of scripts/bundle.mjs. */
+export const SERVER_JS = join(ROOT, "dist/bin/quiniela-server.js");
+export const AGENCY_JS = join(ROOT, "dist/bin/quiniela-agency.js");
 /** The course's agency files: ../shared/data next to the repository (or $SHARED_DIR/data). */
 export const COURSE_DATA = join(
   process.env.SHARED_DIR ? resolve(process.env.SHARED_DIR) : resolve(ROOT, "../shared"),
