@@ -106,6 +106,12 @@ export class Lottery {
     const old = this.bindings.get(agency);
     this.bindings.set(agency, binding);
     if (old && old !== binding) old.replaced();
+    if (!this.store.exclusive) {
+      // Another replica may have moved the agency on: until the database answers, a batch that
+      // races this HELLO is left to the store's own check rather than to a stale count.
+      this.accepted.delete(agency);
+      this.bump(agency);
+    }
     const epoch = this.epochs.get(agency) ?? 0;
     const st = await this.store.status(agency);
     if (isFault(st)) return st;

@@ -1,13 +1,14 @@
 // The storage modules, one job each:
 //   course.ts        the course's store_bets / load_bets / has_won (bets.csv, Python-compatible)
 //   readers.ts       lazily decoded row view, chunked scans and an iterator over bets.csv
-//   rows.ts          the row encoder (wire bytes → CSV row), shared by both stores
+//   rows.ts          the file store's row encoder (wire bytes → CSV row)
 //   segments.ts      bump allocator the rows are encoded into
 //   group-commit.ts  append-only file with group-committed fdatasync
 //   recovery.ts      scan of bets.csv (torn tail, corruption) and of its journal
 //   types.ts         the BetStore interface the lottery uses
 //   file-store.ts    BetStore over bets.csv + bets.csv.state (one server)
-//   pg-*.ts          BetStore over PostgreSQL (several replicas): schema, ingest, LISTEN, cursor
+//   pg-*.ts          BetStore over PostgreSQL (several replicas): schema, binary rows, group-
+//                    committed ingest, LISTEN, streamed reads, health
 //   open.ts          picks one from the configuration
 
 export { has_won, load_bets, STORAGE_COLUMNS, STORAGE_FILEPATH, store_bets } from "./course.js";
@@ -15,6 +16,7 @@ export { FileStore, type FileStoreOptions } from "./file-store.js";
 export { GroupCommitFile, openAppend } from "./group-commit.js";
 export { openStore } from "./open.js";
 export { pg_load_bets, pgLoadBets } from "./pg-read.js";
+export { daysFromCivil, encodeBatchBinary } from "./pg-rows.js";
 export { ensureSchema } from "./pg-schema.js";
 export { PgStore, type PgStoreOptions } from "./pg-store.js";
 export {

@@ -1,55 +1,61 @@
-// load_bets over PostgreSQL: a server-side cursor fetched in slices, so memory stays bounded
-// whatever the table holds. Rows come as arrays (no object per row from the driver's side) and are
-// handed out through one reused Bet view, as the file store's load_bets does.
+// load_bets over PostgreSQL, streaming in bounded memory: `COPY (SELECT …) TO STDOUT (FORMAT
+// csv)` inside the caller's transaction, read chunk by chunk with the same CSV reader and lazily
+// decoded row view as the file store's load_bets (readers.ts), so the draw's has_won sees the
+// same kind of Bet and nothing is allocated per row.
+//
+// Why not a cursor (DECLARE … FETCH 10000 with the driver's row parser, which was the first
+// version): on this machine it read 1,000,000 bets in 2.6–3.0 s, against 0.44–0.56 s for this
+// COPY stream; the driver builds five strings and an array per row, and that garbage was most
+// of a replica's CPU during a draw. The COPY stream is just as incremental: the driver pauses
+// the socket when the stream's buffer is full, and every chunk is consumed synchronously.
 
 import type pg from "pg";
+import { to as copyTo } from "pg-copy-streams";
 import type { Bet } from "../../../shared/src/bet.js";
+import { CsvReader } from "../../../shared/src/csv.js";
+import { BetRowView } from "./readers.js";
 
-export const FETCH_ROWS = 10_000;
+const SELECT_BETS =
+  "SELECT agency, first_name, last_name, document, to_char(birthdate, 'YYYY-MM-DD'), number FROM bets";
 
 /**
- * Streams every stored bet to `onBet` (the object is reused: copy what you keep); resolves with
- * the count. Runs inside the caller's transaction (a cursor lives in one).
+ * Streams every stored bet to `onBet` (a view valid only during the call: copy what you keep);
+ * resolves with the count. Runs on the caller's connection (inside its transaction, if any).
  */
-export async function pgLoadBets(
-  client: pg.ClientBase,
-  onBet: (bet: Bet) => void,
-  fetchRows = FETCH_ROWS,
-): Promise<number> {
-  await client.query(
-    "DECLARE quiniela_bets NO SCROLL CURSOR FOR SELECT agency, first_name, last_name, document, birthdate::text, number FROM bets",
-  );
-  const view: Bet = {
-    agency: 0,
-    first_name: "",
-    last_name: "",
-    document: "",
-    birthdate: "",
-    number: 0,
-  };
-  let n = 0;
-  for (;;) {
-    const r = await client.query<unknown[]>({
-      text: `FETCH ${fetchRows} FROM quiniela_bets`,
-      rowMode: "array",
+export function pgLoadBets(client: pg.ClientBase, onBet: (bet: Bet) => void): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const reader = new CsvReader();
+    const view = new BetRowView();
+    let n = 0;
+    let failed = false;
+    const stream = client.query(copyTo(`COPY (${SELECT_BETS}) TO STDOUT (FORMAT csv)`));
+    stream.on("data", (chunk: Buffer) => {
+      if (failed) return;
+      reader.feed(chunk);
+      try {
+        for (let rec = reader.next(); rec; rec = reader.next()) {
+          if (!view.point(rec)) throw new Error(`bets row ${n + 1} is not a bet`);
+          n++;
+          onBet(view);
+        }
+      } catch (err) {
+        failed = true;
+        stream.destroy(err as Error);
+      }
     });
-    if (r.rows.length === 0) break;
-    for (const row of r.rows) {
-      view.agency = row[0] as number;
-      view.first_name = row[1] as string;
-      view.last_name = row[2] as string;
-      view.document = row[3] as string;
-      view.birthdate = row[4] as string;
-      view.number = row[5] as number;
-      n++;
-      onBet(view);
-    }
-  }
-  await client.query("CLOSE quiniela_bets");
-  return n;
+    stream.on("error", reject);
+    stream.on("end", () => {
+      const last = reader.end();
+      if (last && view.point(last)) {
+        n++;
+        onBet(view);
+      }
+      resolve(n);
+    });
+  });
 }
 
-/** load_bets on its own: a read-only transaction around the cursor. */
+/** load_bets on its own: a read-only transaction around the stream. */
 export async function pg_load_bets(pool: pg.Pool, onBet: (bet: Bet) => void): Promise<number> {
   const client = await pool.connect();
   try {

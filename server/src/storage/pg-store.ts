@@ -10,7 +10,7 @@
 //    miss each other); it checks committed == total, records done_total and, when the set is
 //    complete, NOTIFYs `all_done`, delivered at COMMIT.
 //  - the draw: one transaction holding an advisory lock re-checks `not drawn` and `all done`,
-//    streams the bets through a cursor (pg-read.ts) with the course's has_won, inserts the winners,
+//    streams the bets (load_bets, pg-read.ts) through the course's has_won, inserts the winners,
 //    marks the draw done and NOTIFYs `drawn`. Every replica that hears `all_done` (or starts, or
 //    re-connects its LISTEN) tries it: the first runs it, the others wait on the lock and then
 //    find it done. If the one running it dies, its transaction aborts, the lock is released and a
@@ -29,8 +29,8 @@ import { PgHealth, pgErrorText } from "./pg-health.js";
 import { PgIngest } from "./pg-ingest.js";
 import { PgListener } from "./pg-listen.js";
 import { pg_load_bets, pgLoadBets } from "./pg-read.js";
+import { encodeBatchBinary } from "./pg-rows.js";
 import { CHANNEL, ensureSchema, LOCK_CLASS, LOCK_DRAW } from "./pg-schema.js";
-import { encodeBatchRows } from "./rows.js";
 import { SegmentAllocator } from "./segments.js";
 import type {
   AgencyStatus,
@@ -144,7 +144,7 @@ export class PgStore implements BetStore {
       done(fault(ErrorCode.SHUTTING_DOWN, "server shutting down"));
       return;
     }
-    const rows = encodeBatchRows(this.alloc, batch.agency, batch.view, batch.numbers);
+    const rows = encodeBatchBinary(this.alloc, batch.agency, batch.view, batch.numbers);
     this.ingest.append({
       agency: batch.agency,
       first: batch.first,

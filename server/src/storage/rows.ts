@@ -1,6 +1,6 @@
-// The row encoder: one bet, given as the wire's byte ranges, as a CSV row exactly as Python's
-// csv.writer (QUOTE_MINIMAL, CRLF) writes it. Both stores use it: the file store appends the rows
-// to bets.csv, the PostgreSQL store streams the same bytes to `COPY … (FORMAT csv)`.
+// The file store's row encoder: one bet, given as the wire's byte ranges, as a CSV row exactly as
+// Python's csv.writer (QUOTE_MINIMAL, CRLF) writes it. (The PostgreSQL store encodes the same
+// byte ranges as binary COPY tuples instead: pg-rows.ts.)
 
 import {
   F_BIRTHDATE,
