@@ -1,8 +1,9 @@
 #!/bin/sh
 # generar-compose.sh — writes a Docker Compose file for the TP0 lottery.
 #
-#   ./generar-compose.sh [--mode echo|bet|batch] <output-file> <clients>
+#   ./generar-compose.sh [--mode echo|bet|batch] [--replicas N] <output-file> <clients>
 #   CLIENT_MODE=echo ./generar-compose.sh docker-compose-dev.yaml 3
+#   SERVER_REPLICAS=3 ./generar-compose.sh docker-compose-dev.yaml 5
 #
 # The file has a service/container `server` and `client1` … `clientN` on the network
 # `testing_net` (172.25.125.0/24) of the compose project `tp0`, so the network is
@@ -17,6 +18,14 @@
 #   bet    agency N sends one bet given by NOMBRE/APELLIDO/DOCUMENTO/NACIMIENTO/NUMERO
 #   echo   Part 1 echo client (loop.amount messages, loop.period apart)
 #
+# Server replicas (flag --replicas, else env SERVER_REPLICAS; unset, empty or 0 = none):
+# with N (1..9) the single `server` becomes `server1` … `serverN`, all sharing a `postgres`
+# service (postgres:15, healthcheck with pg_isready) through DATABASE_URL and all carrying
+# the network alias `server`, so the one name `server` resolves to every replica and the
+# agencies keep `server.address: server:12345` (an agency starts at replica (id-1) mod N
+# and moves to the next when a connection fails). Without replicas the file is the
+# single server on the file store, exactly as before the option existed.
+#
 # Written for POSIX sh (the course's tests run it with `sh`); needs only coreutils.
 # Bad arguments: usage on stderr, exit 2, nothing written.
 
@@ -24,15 +33,25 @@ set -eu
 
 PROG=generar-compose.sh
 MAX_CLIENTS=250 # 172.25.125.0/24: 253 usable addresses, minus the gateway and the server
+MAX_REPLICAS=9
+# The PostgreSQL service of the replica layout (a throwaway database of this project: the
+# data lives in the image's anonymous volume, which `make docker-compose-down` removes).
+PG_USER=quiniela
+PG_PASSWORD=quiniela
+PG_DB=quiniela
 
 usage() {
   cat >&2 <<EOF
-usage: $PROG [--mode echo|bet|batch] <output-file> <clients>
+usage: $PROG [--mode echo|bet|batch] [--replicas N] <output-file> <clients>
   <output-file>  compose file to write (e.g. docker-compose-dev.yaml)
   <clients>      number of agencies/clients, an integer from 0 to $MAX_CLIENTS
+                 (0 to $((MAX_CLIENTS - 1)) with 1 replica … $((MAX_CLIENTS - MAX_REPLICAS)) with $MAX_REPLICAS)
   --mode MODE    what the clients do (default: \$CLIENT_MODE, else batch):
                  batch = send .data/agency-N.csv in batches, bet = one bet each
                  (NOMBRE, APELLIDO, DOCUMENTO, NACIMIENTO, NUMERO), echo = Part 1 echo client
+  --replicas N   server replicas sharing a postgres:15 service, reachable as \`server\`
+                 (default: \$SERVER_REPLICAS; unset, empty or 0: one server, file store)
+                 an integer from 0 to $MAX_REPLICAS
 EOF
 }
 
@@ -43,6 +62,7 @@ die_usage() {
 }
 
 mode=${CLIENT_MODE:-batch}
+replicas=${SERVER_REPLICAS:-}
 while [ $# -gt 0 ]; do
   case $1 in
     -h | --help)
@@ -56,6 +76,15 @@ while [ $# -gt 0 ]; do
       ;;
     --mode=*)
       mode=${1#--mode=}
+      shift
+      ;;
+    --replicas)
+      [ $# -ge 2 ] || die_usage "--replicas needs a value"
+      replicas=$2
+      shift 2
+      ;;
+    --replicas=*)
+      replicas=${1#--replicas=}
       shift
       ;;
     --)
@@ -77,14 +106,41 @@ case $mode in
 esac
 [ -n "$output" ] || die_usage "the output file name is empty"
 [ ! -d "$output" ] || die_usage "the output '$output' is a directory"
+# Drops leading zeros (sh arithmetic would read 010 as octal): decimal <digits>.
+decimal() {
+  d=${1#"${1%%[!0]*}"}
+  printf '%s\n' "${d:-0}"
+}
+
+# Replicas: empty (or unset) and 0 mean none; else an integer 1..MAX_REPLICAS.
+case $replicas in
+  *[!0-9]*) die_usage "the server replicas (--replicas / SERVER_REPLICAS) must be an integer from 0 to $MAX_REPLICAS, got '$replicas'" ;;
+esac
+if [ -n "$replicas" ]; then
+  r=$(decimal "$replicas")
+  if [ ${#r} -gt 1 ] || [ "$r" -gt "$MAX_REPLICAS" ]; then
+    die_usage "the server replicas (--replicas / SERVER_REPLICAS) must be at most $MAX_REPLICAS, got '$replicas'"
+  fi
+  replicas=$r
+else
+  replicas=0
+fi
+
 case $clients in
   '' | *[!0-9]*) die_usage "<clients> must be a non-negative integer, got '$clients'" ;;
 esac
-# Drop leading zeros (sh arithmetic would read 010 as octal) and bound the value.
-digits=${clients#"${clients%%[!0]*}"}
-[ -n "$digits" ] || digits=0
-if [ ${#digits} -gt 3 ] || [ "$digits" -gt "$MAX_CLIENTS" ]; then
-  die_usage "<clients> must be at most $MAX_CLIENTS (the /24 network), got '$clients'"
+# Bound the value: every container takes an address of the /24 (253 for containers; two
+# are kept free, e.g. for validar-echo-server.sh's netcat container). Without replicas the
+# server and up to MAX_CLIENTS clients; N replicas and postgres take N + 1 addresses where
+# the server took one, so N fewer clients fit.
+max_clients=$MAX_CLIENTS
+[ "$replicas" -eq 0 ] || max_clients=$((MAX_CLIENTS - replicas))
+digits=$(decimal "$clients")
+if [ ${#digits} -gt 3 ] || [ "$digits" -gt "$max_clients" ]; then
+  if [ "$replicas" -eq 0 ]; then
+    die_usage "<clients> must be at most $MAX_CLIENTS (the /24 network), got '$clients'"
+  fi
+  die_usage "<clients> must be at most $max_clients with $replicas server replicas and postgres (the /24 network), got '$clients'"
 fi
 clients=$digits
 
@@ -111,7 +167,8 @@ bet_field() { # bet_field <list> <index>
 NOMBRES='Santiago Lionel,María José,Agustín,Lucía,Martín,Sofía,Joaquín,Valentina,Tomás,Camila'
 APELLIDOS='Lorca,Fornerón,Álvarez,Gómez,Pereyra,Núñez,Domínguez,Benítez,Ibáñez,Suárez'
 
-generate() {
+# The single server on the file store (./bets.csv inside its container).
+single_server() {
   cat <<EOF
 # Generated by $PROG — clients: $clients, mode: $mode. Regenerate, do not edit.
 name: tp0
@@ -127,6 +184,62 @@ services:
     volumes:
       - "$root/server/config.ini:/app/config.ini:ro"
 EOF
+}
+
+# PostgreSQL and the replicas server1..serverN. Each replica has the network alias `server`:
+# Docker's DNS answers that name with every replica's address, which the agencies take as
+# their list of servers (and the config's SERVER_IP = server still binds all interfaces).
+# The replicas start once PostgreSQL accepts TCP connections: the healthcheck asks over
+# 127.0.0.1 because the image's first-start initialisation runs a server on the Unix socket
+# only, which pg_isready would otherwise report as ready before the database exists.
+replicated_servers() {
+  url="postgres://$PG_USER:$PG_PASSWORD@postgres:5432/$PG_DB"
+  cat <<EOF
+# Generated by $PROG — clients: $clients, mode: $mode, server replicas: $replicas (PostgreSQL). Regenerate, do not edit.
+name: tp0
+
+services:
+  postgres:
+    container_name: postgres
+    image: postgres:15
+    environment:
+      - POSTGRES_USER=$PG_USER
+      - POSTGRES_PASSWORD=$PG_PASSWORD
+      - POSTGRES_DB=$PG_DB
+    healthcheck:
+      test: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", "-U", "$PG_USER", "-d", "$PG_DB"]
+      interval: 1s
+      timeout: 5s
+      retries: 120
+    networks:
+      - testing_net
+EOF
+  n=1
+  while [ "$n" -le "$replicas" ]; do
+    cat <<EOF
+
+  server$n:
+    container_name: server$n
+    image: server:latest
+    environment:
+      - AGENCIES=$clients
+      - DATABASE_URL=$url
+    networks:
+      testing_net:
+        aliases:
+          - server
+    depends_on:
+      postgres:
+        condition: service_healthy
+    volumes:
+      - "$root/server/config.ini:/app/config.ini:ro"
+EOF
+    n=$((n + 1))
+  done
+}
+
+generate() {
+  if [ "$replicas" -eq 0 ]; then single_server; else replicated_servers; fi
 
   i=1
   while [ "$i" -le "$clients" ]; do
@@ -162,7 +275,17 @@ EOF
     networks:
       - testing_net
     depends_on:
-      - server
+EOF
+    if [ "$replicas" -eq 0 ]; then
+      echo "      - server"
+    else
+      n=1
+      while [ "$n" -le "$replicas" ]; do
+        echo "      - server$n"
+        n=$((n + 1))
+      done
+    fi
+    cat <<EOF
     volumes:
       - "$root/client/config.yaml:/app/config.yaml:ro"
 EOF
@@ -199,7 +322,12 @@ generate >"$tmp"
 chmod 644 "$tmp"
 mv -f -- "$tmp" "$output"
 trap - EXIT
-printf '%s: wrote %s (server + %s %s client(s))\n' "$PROG" "$output" "$clients" "$mode" >&2
+if [ "$replicas" -eq 0 ]; then
+  printf '%s: wrote %s (server + %s %s client(s))\n' "$PROG" "$output" "$clients" "$mode" >&2
+else
+  printf '%s: wrote %s (postgres + %s server replica(s) + %s %s client(s))\n' \
+    "$PROG" "$output" "$replicas" "$clients" "$mode" >&2
+fi
 if [ "$mode" = batch ]; then
   missing=0 first=
   i=1

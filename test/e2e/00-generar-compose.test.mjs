@@ -1,5 +1,6 @@
-// generar-compose.sh on its own: arguments, generated structure, modes, and (when
-// Docker is usable) that `docker compose config` accepts the output. No images needed.
+// generar-compose.sh on its own: arguments, generated structure, modes, server replicas
+// (SERVER_REPLICAS / --replicas), and (when Docker is usable) that `docker compose config`
+// accepts the output. No images needed.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -32,8 +33,11 @@ const SHADOWING = [
   "CLI_BATCH_MAXAMOUNT",
 ];
 
-function generate(args, { shell = "sh", mode, cwd = ROOT } = {}) {
-  return run(shell, [SCRIPT, ...args], { cwd, env: { CLIENT_MODE: mode ?? "" } });
+function generate(args, { shell = "sh", mode, replicas, cwd = ROOT } = {}) {
+  return run(shell, [SCRIPT, ...args], {
+    cwd,
+    env: { CLIENT_MODE: mode ?? "", SERVER_REPLICAS: replicas ?? "" },
+  });
 }
 
 function generateParsed(clients, opts = {}) {
@@ -198,6 +202,159 @@ describe("generar-compose.sh", () => {
     assert.equal(Object.keys(doc.services).length, 11);
   });
 
+  describe("server replicas (SERVER_REPLICAS / --replicas)", () => {
+    const URL = /^postgres:\/\/([^:]+):([^@]+)@postgres:5432\/(.+)$/;
+
+    for (const shell of ["sh", "bash"]) {
+      test(`SERVER_REPLICAS=3, 5 agencies (run with ${shell}): postgres, server1..3 as \`server\`, agencies as before`, () => {
+        const { doc, text } = generateParsed(5, { shell, replicas: "3" });
+        assert.equal(doc.name, "tp0");
+        assert.match(text.split("\n")[0], /clients: 5, mode: batch, server replicas: 3/);
+        assert.deepEqual(Object.keys(doc.services), [
+          "postgres",
+          "server1",
+          "server2",
+          "server3",
+          ...[1, 2, 3, 4, 5].map((i) => `client${i}`),
+        ]);
+        assert.deepEqual(doc.networks.testing_net.ipam.config, [{ subnet: "172.25.125.0/24" }]);
+
+        const pg = doc.services.postgres;
+        assert.equal(pg.container_name, "postgres");
+        assert.equal(pg.image, "postgres:15");
+        assert.deepEqual(pg.networks, ["testing_net"]);
+        const pgEnv = envOf(pg);
+        for (const key of ["POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"]) {
+          assert.ok(pgEnv[key], `postgres sets ${key}`);
+        }
+        const check = pg.healthcheck.test;
+        assert.equal(check[0], "CMD");
+        assert.equal(check[1], "pg_isready");
+        // Over TCP: the image's first-start initialisation listens on the Unix socket only.
+        assert.equal(check[check.indexOf("-h") + 1], "127.0.0.1");
+        assert.equal(check[check.indexOf("-U") + 1], pgEnv.POSTGRES_USER);
+        assert.equal(check[check.indexOf("-d") + 1], pgEnv.POSTGRES_DB);
+        assert.ok(pg.healthcheck.interval && pg.healthcheck.retries > 0, "interval and retries");
+
+        for (const n of [1, 2, 3]) {
+          const s = doc.services[`server${n}`];
+          assert.equal(s.container_name, `server${n}`);
+          assert.equal(s.image, "server:latest");
+          assert.deepEqual(s.networks, { testing_net: { aliases: ["server"] } });
+          assert.deepEqual(s.depends_on, { postgres: { condition: "service_healthy" } });
+          const env = envOf(s);
+          assert.deepEqual(Object.keys(env).sort(), ["AGENCIES", "DATABASE_URL"]);
+          assert.equal(env.AGENCIES, "5");
+          const m = URL.exec(env.DATABASE_URL);
+          assert.ok(m, `DATABASE_URL points at postgres: ${env.DATABASE_URL}`);
+          assert.deepEqual(
+            [m[1], m[2], m[3]],
+            [pgEnv.POSTGRES_USER, pgEnv.POSTGRES_PASSWORD, pgEnv.POSTGRES_DB],
+          );
+          assert.deepEqual(mountsOf(s), [
+            { source: "./server/config.ini", target: "/app/config.ini", readOnly: true },
+          ]);
+        }
+
+        for (let i = 1; i <= 5; i++) {
+          const c = doc.services[`client${i}`];
+          assert.equal(c.container_name, `client${i}`);
+          assert.deepEqual(c.networks, ["testing_net"]);
+          // No address: client/config.yaml's server:12345 resolves to every replica.
+          assert.deepEqual(envOf(c), {
+            CLI_ID: String(i),
+            CLI_MODE: "batch",
+            CLI_START_DELAY: "2s",
+          });
+          assert.deepEqual(c.depends_on, ["server1", "server2", "server3"]);
+          assert.deepEqual(
+            mountsOf(c).map((v) => v.target),
+            ["/app/config.yaml", "/app/.data"],
+          );
+        }
+        for (const s of Object.values(doc.services)) {
+          for (const key of SHADOWING) assert.ok(!(key in envOf(s)), `${key} shadows a config key`);
+        }
+      });
+    }
+
+    test("--replicas 3 and --replicas=3 agree with SERVER_REPLICAS=3; the flag wins", () => {
+      const viaEnv = generateParsed(2, { replicas: "3" }).text;
+      for (const args of [["--replicas", "3"], ["--replicas=3"]]) {
+        const r = generate([...args, COMPOSE_FILE, "2"], { replicas: "7" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(readFileSync(join(ROOT, COMPOSE_FILE), "utf8"), viaEnv, args.join(" "));
+      }
+    });
+
+    test("SERVER_REPLICAS=1: one server on PostgreSQL, server1 as `server`", () => {
+      const { doc } = generateParsed(2, { replicas: "1" });
+      assert.deepEqual(Object.keys(doc.services), ["postgres", "server1", "client1", "client2"]);
+      assert.deepEqual(doc.services.server1.networks, { testing_net: { aliases: ["server"] } });
+      assert.match(envOf(doc.services.server1).DATABASE_URL, URL);
+      assert.deepEqual(doc.services.client1.depends_on, ["server1"]);
+    });
+
+    test("unset, empty, 0 or 00: exactly the single-server file", () => {
+      const plain = generateParsed(4).text;
+      for (const replicas of ["", "0", "00"]) {
+        assert.equal(generateParsed(4, { replicas }).text, plain, `SERVER_REPLICAS="${replicas}"`);
+      }
+      const r = generate(["--replicas", "0", COMPOSE_FILE, "4"], { replicas: "3" });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(readFileSync(join(ROOT, COMPOSE_FILE), "utf8"), plain, "--replicas 0");
+      assert.ok(!plain.includes("postgres") && !plain.includes("DATABASE_URL"));
+    });
+
+    test("the /24 holds the replicas, postgres and the agencies", () => {
+      for (const [replicas, max] of [
+        ["1", 249],
+        ["3", 247],
+        ["9", 241],
+      ]) {
+        const { doc } = generateParsed(max, { replicas });
+        assert.equal(Object.keys(doc.services).length, Number(replicas) + 1 + max);
+        assert.ok(Object.keys(doc.services).length <= 251, "two addresses stay free");
+        const dir = mkdtempSync(join(tmpdir(), "gc-"));
+        try {
+          const r = generate(["out.yaml", String(max + 1)], { cwd: dir, replicas });
+          assert.equal(r.status, 2, `${max + 1} agencies with ${replicas} replicas`);
+          assert.match(r.stderr, new RegExp(`at most ${max} with ${replicas} server replicas`));
+          assert.deepEqual(readdirSync(dir), []);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }
+    });
+
+    describe("rejects a bad replica count: usage on stderr, exit 2, no file written", () => {
+      for (const [name, replicas, args] of [
+        ["not a number", "x", ["out.yaml", "2"]],
+        ["negative", "-1", ["out.yaml", "2"]],
+        ["decimal", "1.5", ["out.yaml", "2"]],
+        ["with a space", " 3", ["out.yaml", "2"]],
+        ["too many", "10", ["out.yaml", "2"]],
+        ["too many, leading zeros", "0010", ["out.yaml", "2"]],
+        ["flag without a value", "", ["--replicas"]],
+        ["bad flag value", "", ["--replicas=three", "out.yaml", "2"]],
+        ["bad flag value over a good SERVER_REPLICAS", "3", ["--replicas", "-2", "out.yaml", "2"]],
+      ]) {
+        test(name, () => {
+          const dir = mkdtempSync(join(tmpdir(), "gc-"));
+          try {
+            const r = generate(args, { cwd: dir, replicas });
+            assert.equal(r.status, 2, `exit status (stderr: ${r.stderr})`);
+            assert.match(r.stderr, /usage: generar-compose\.sh/);
+            assert.equal(r.stdout, "");
+            assert.deepEqual(readdirSync(dir), [], "no file may be written");
+          } finally {
+            rmSync(dir, { recursive: true, force: true });
+          }
+        });
+      }
+    });
+  });
+
   const docker = dockerStatus();
   const skip = docker.ok
     ? false
@@ -205,15 +362,19 @@ describe("generar-compose.sh", () => {
       ? false
       : `Docker is not usable: ${docker.reason} (skipped; with CI=true this is a failure)`;
   describe("docker compose accepts the output", { skip }, () => {
-    for (const [clients, mode] of [
+    for (const [clients, mode, replicas] of [
       [0, "batch"],
       [5, "batch"],
       [3, "echo"],
       [3, "bet"],
+      [5, "batch", "3"],
+      [0, "batch", "1"],
+      [2, "echo", "2"],
     ]) {
-      test(`${clients} clients, ${mode} mode`, () => {
+      const with_ = replicas ? `, ${replicas} server replica(s)` : "";
+      test(`${clients} clients, ${mode} mode${with_}`, () => {
         assert.ok(docker.ok, `Docker is not usable: ${docker.reason}`);
-        generateParsed(clients, { mode });
+        generateParsed(clients, { mode, replicas });
         const r = run("docker", ["compose", "-f", COMPOSE_FILE, "config", "-q"]);
         assert.equal(r.status, 0, r.stderr);
       });
