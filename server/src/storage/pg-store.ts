@@ -84,6 +84,9 @@ export class PgStore implements BetStore {
       connectionTimeoutMillis: 5000,
       keepAlive: true,
       application_name: "quiniela-server",
+      // A replica that hangs (not dies) inside a transaction must not hold agencies' rows or the
+      // draw lock forever: the server ends such a session, its transaction aborts.
+      options: "-c idle_in_transaction_session_timeout=60000",
     };
     const pool = new pg.Pool({ ...clientConfig, max: opts.poolSize ?? 8 });
     const health = new PgHealth(log);
