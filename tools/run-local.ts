@@ -12,6 +12,12 @@
  * per agency, totals, time and bets/s, and a cross-check of the server's bets.csv against what
  * the agencies report (and, for generated data, against what the generator wrote).
  *
+ * With --replicas N the bets go to PostgreSQL instead of bets.csv: a throwaway PostgreSQL 15
+ * cluster is started in the run directory (initdb + pg_ctl; stopped at the end, whatever
+ * happens) or --database URL names an existing one, N server replicas share it, and every agency
+ * knows all of them (agency i starts at replica (i-1) mod N and fails over to the next). With
+ * --fleet one load-generator process runs every agency's session (for hundreds of agencies).
+ *
  * Every process runs with its working directory in a fresh temporary run directory and gets its
  * whole configuration from the environment, so the repository's config files are not used.
  * Ctrl-C stops the processes it started (SIGTERM, then SIGKILL after 10 s) and exits 130.
@@ -39,7 +45,7 @@ import {
   type AgencyLive,
   checkBuilt,
   countLines,
-  countStoredBets,
+  countStored,
   exitText,
   type LotteryEvent,
   type LotteryResult,
@@ -47,6 +53,8 @@ import {
   type StoredCounts,
   type SyncMode,
 } from "./lib/lottery.js";
+import { type PgCluster, pgClusterUnavailable, startPgCluster } from "./lib/pg-cluster.js";
+import type { ExitInfo, ManagedProcess } from "./lib/proc.js";
 
 export const USAGE = `Usage: npm run lottery -- [options]
        node dist/tools/run-local.js [options]
@@ -61,12 +69,26 @@ ${DEFAULT_WINNERS_PATTERN.join(", ")} winners; or .data/agency-{N}.csv when pres
   --seed S              generator seed (default 1)
   --data DIR            use DIR/agency-1.csv .. agency-N.csv instead of generating
   --generate            generate data even if .data/agency-1.csv exists
+Servers (default: one server, bets in bets.csv):
+  --replicas N          N server replicas sharing a PostgreSQL database: a throwaway
+                        PostgreSQL 15 cluster in the run directory (Debian package
+                        postgresql), stopped at the end; agency i starts at replica
+                        (i-1) mod N and fails over to the others
+  --database URL        use this PostgreSQL instead (postgres://user@host:port/db; it must
+                        hold no lottery yet); 1 replica unless --replicas says more
+  --reset-database      with --database: drop the lottery's tables there first (bets,
+                        agencies, draw, winners)
+Agencies:
+  --fleet               run every agency from ONE load-generator process
+                        (quiniela-agency --agencies 1-N --data DIR), not N processes
+  --concurrency N       with --fleet: agencies streaming at once (its default: 32)
 Run:
   --sync MODE           server writes: fdatasync (default, durable), fsync, none
+                        (the file store's; PostgreSQL commits are always durable)
   --window N            batches in flight per agency (agency default 32)
   --max-amount N        bets per batch at most (agency default 100; frames stay <= 8 kB)
   --timeout S           stop everything after S seconds (default 600)
-  --keep                keep the run directory (data, bets.csv, logs)
+  --keep                keep the run directory (data, bets.csv, logs; PostgreSQL's data)
 Output:
   --progress MODE       auto (default: bars on a terminal, plain lines otherwise), bars,
                         plain, none
@@ -87,6 +109,12 @@ export interface RunLocalOptions {
   seed?: number;
   data?: string;
   generate: boolean;
+  /** Server replicas over PostgreSQL; undefined: one server over bets.csv (or --database). */
+  replicas?: number;
+  database?: string;
+  resetDatabase: boolean;
+  fleet: boolean;
+  concurrency?: number;
   sync: SyncMode;
   window?: number;
   maxAmount?: number;
@@ -132,6 +160,11 @@ export function parseCli(argv: readonly string[]): RunLocalOptions {
         seed: { type: "string", short: "s" },
         data: { type: "string" },
         generate: { type: "boolean" },
+        replicas: { type: "string" },
+        database: { type: "string" },
+        "reset-database": { type: "boolean" },
+        fleet: { type: "boolean" },
+        concurrency: { type: "string" },
         sync: { type: "string" },
         window: { type: "string" },
         "max-amount": { type: "string" },
@@ -149,6 +182,8 @@ export function parseCli(argv: readonly string[]): RunLocalOptions {
   const str = (k: string) => values[k] as string | undefined;
   const o: RunLocalOptions = {
     generate: values.generate === true,
+    resetDatabase: values["reset-database"] === true,
+    fleet: values.fleet === true,
     sync: "fdatasync",
     timeoutS: 600,
     keep: values.keep === true,
@@ -157,7 +192,23 @@ export function parseCli(argv: readonly string[]): RunLocalOptions {
     help: values.help === true,
   };
   if (o.help) return o;
-  if (str("agencies") !== undefined) o.agencies = intArg("agencies", str("agencies")!, 1, 1000);
+  if (str("agencies") !== undefined) {
+    o.agencies = intArg("agencies", str("agencies")!, 1, o.fleet ? 10_000 : 1000);
+  }
+  if (str("replicas") !== undefined) o.replicas = intArg("replicas", str("replicas")!, 1, 16);
+  if (str("database") !== undefined) {
+    o.database = str("database")!.trim();
+    if (!/^postgres(ql)?:\/\//.test(o.database)) {
+      throw new UsageError(`--database: a postgres://user@host:port/db URL, got '${o.database}'`);
+    }
+  }
+  if (o.resetDatabase && o.database === undefined) {
+    throw new UsageError("--reset-database goes with --database");
+  }
+  if (str("concurrency") !== undefined) {
+    if (!o.fleet) throw new UsageError("--concurrency goes with --fleet");
+    o.concurrency = intArg("concurrency", str("concurrency")!, 1, 10_000);
+  }
   if (str("bets") !== undefined) o.bets = intsArg("bets", str("bets")!);
   if (str("winners") !== undefined) o.winners = intsArg("winners", str("winners")!);
   if (str("seed") !== undefined) o.seed = intArg("seed", str("seed")!, 0, 0xffffffff);
@@ -172,6 +223,11 @@ export function parseCli(argv: readonly string[]): RunLocalOptions {
   if (sync !== undefined) {
     if (sync !== "fdatasync" && sync !== "fsync" && sync !== "none") {
       throw new UsageError(`--sync: fdatasync, fsync or none, got '${sync}'`);
+    }
+    if (usesPostgres(o)) {
+      throw new UsageError(
+        "--sync is the file store's; with PostgreSQL every commit is durable (fsync on)",
+      );
     }
     o.sync = sync;
   }
@@ -189,6 +245,11 @@ export function parseCli(argv: readonly string[]): RunLocalOptions {
   }
   if (str("json") !== undefined) o.json = str("json");
   return o;
+}
+
+/** --replicas or --database: the servers share a PostgreSQL database instead of bets.csv. */
+export function usesPostgres(o: Pick<RunLocalOptions, "replicas" | "database">): boolean {
+  return o.replicas !== undefined || o.database !== undefined;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -286,6 +347,13 @@ interface Progress {
   stop(): void;
 }
 
+/** A load generator's agencies get one line each when they end only up to this many. */
+const FLEET_AGENCY_LINES = 20;
+
+function serverName(e: { replica: number; replicas: number }): string {
+  return e.replicas === 1 ? "server" : `replica ${e.replica}`;
+}
+
 const PHASE_TEXT: Record<AgencyLive["phase"], string> = {
   starting: "starting",
   sending: "sending",
@@ -321,13 +389,22 @@ class PlainProgress implements Progress {
     const t = `[${secs(e.at).padStart(6)}s]`;
     switch (e.kind) {
       case "server_ready":
-        this.write(`${t} server listening on 127.0.0.1:${e.port} (pid ${e.pid})\n`);
+        this.write(`${t} ${serverName(e)} listening on 127.0.0.1:${e.port} (pid ${e.pid})\n`);
         break;
       case "agencies_started":
-        this.write(`${t} ${e.pids.length} agencies started (pids ${e.pids.join(" ")})\n`);
+        this.write(
+          e.fleet
+            ? `${t} load generator started for ${this.rows.length} agencies (pid ${e.pids[0]})\n`
+            : `${t} ${e.pids.length} agencies started (pids ${e.pids.join(" ")})\n`,
+        );
+        break;
+      case "fleet_exit":
+        this.write(`${t} load generator finished: ${exitText(e.exit)}\n`);
         break;
       case "agency_exit": {
         const a = e.agency;
+        // one line per agency of a load generator only while that stays readable
+        if (e.fleet && this.rows.length > FLEET_AGENCY_LINES) break;
         const w = a.winners === null ? "no winners" : `${a.winners} winners`;
         this.write(
           `${t} agency ${a.id} finished: ${int(a.stored ?? a.sent)} bets, ${w}, ${exitText(a.exit!)}\n`,
@@ -336,7 +413,11 @@ class PlainProgress implements Progress {
       }
       case "draw":
         this.line(e.at);
-        this.write(`${t} draw done (sorteo)\n`);
+        this.write(
+          this.run && this.run.servers.length > 1
+            ? `${t} draw done (sorteo, replica ${e.replica})\n`
+            : `${t} draw done (sorteo)\n`,
+        );
         break;
       case "stopping":
         this.write(`${t} stopping: ${e.reason}\n`);
@@ -382,8 +463,11 @@ class BarProgress implements Progress {
 
   event(e: LotteryEvent): void {
     if (e.kind === "server_ready")
-      this.header.push(`server listening on 127.0.0.1:${e.port} (pid ${e.pid})`);
-    if (e.kind === "agencies_started") this.header.push(`agency pids: ${e.pids.join(" ")}`);
+      this.header.push(`${serverName(e)} listening on 127.0.0.1:${e.port} (pid ${e.pid})`);
+    if (e.kind === "agencies_started")
+      this.header.push(
+        e.fleet ? `load generator pid: ${e.pids[0]}` : `agency pids: ${e.pids.join(" ")}`,
+      );
     if (e.kind === "stopping") this.header.push(`stopping: ${e.reason}`);
   }
 
@@ -455,6 +539,10 @@ export interface RunLocalSummary {
   data: string;
   runDir: string;
   sync: SyncMode;
+  /** Where the bets went: the file store's bets.csv, or PostgreSQL's bets table. */
+  storage: "bets.csv" | "postgres";
+  /** PostgreSQL: the database URL (without a password). */
+  database: string | null;
   agencies: Array<{
     agency: number;
     sent: number | null;
@@ -464,13 +552,36 @@ export interface RunLocalSummary {
     storedRows: number;
     storedWinners: number;
     exit: string;
-    peakRssMb: number;
+    /** null with --fleet (every agency shares the load generator: see `fleet`). */
+    peakRssMb: number | null;
   }>;
   total: { bets: number; winners: number; storedRows: number };
+  /** The server; with several replicas: the first bad exit, the largest peak, the draw. */
   server: { exit: string; peakRssMb: number; drawS: number | null };
+  /** Every server process (one with the file store). */
+  servers: Array<{
+    name: string;
+    port: number | null;
+    exit: string;
+    peakRssMb: number;
+    /** Its peak when the last DONE was acknowledged (before the draw). */
+    ingestPeakRssMb: number;
+    /** Bets it acknowledged (its `apuesta_recibida | success` lines). */
+    received: number;
+    /** DONEs it acknowledged (`agency_done` lines). */
+    dones: number;
+    /** `sorteo | success` lines it logged. */
+    draws: number;
+  }>;
+  /** --fleet: the one agency process. */
+  fleet: { pid: number; exit: string; peakRssMb: number } | null;
   seconds: number | null;
   agenciesSeconds: number | null;
   betsPerSecond: number | null;
+}
+
+function exitCell(e: ExitInfo | null): string {
+  return e === null ? "-" : e.signal ? e.signal : String(e.code);
 }
 
 function summarize(
@@ -479,13 +590,15 @@ function summarize(
   stored: StoredCounts,
   runDir: string,
   sync: SyncMode,
+  fleet: boolean,
 ): RunLocalSummary {
+  const pg = r.storage.kind === "postgres";
+  const where = pg ? "the bets table" : "bets.csv";
   const problems: string[] = [];
   if (r.failure !== null) problems.push(r.failure);
   const agencies = r.agencies.map((a, i) => {
     const st = stored.perAgency.get(a.id) ?? { rows: 0, winners: 0 };
     const exit = a.exit;
-    const exitStr = exit === null ? "-" : exit.signal ? exit.signal : String(exit.code);
     if (exit?.code === 3) {
       problems.push(
         `agency ${a.id}: ${a.invalidRows} invalid rows and ${a.rejectedBets} rejected bets in its file (exit 3)`,
@@ -496,11 +609,17 @@ function summarize(
     const sent = a.stored;
     if (sent !== null && sent !== st.rows) {
       problems.push(
-        `agency ${a.id}: sent ${int(sent)} bets but bets.csv holds ${int(st.rows)} of its rows`,
+        `agency ${a.id}: sent ${int(sent)} bets but ${where} holds ${int(st.rows)} of its rows`,
       );
     }
     if (a.winners !== null && a.winners !== st.winners) {
-      problems.push(`agency ${a.id}: ${a.winners} winners reported, bets.csv holds ${st.winners}`);
+      problems.push(`agency ${a.id}: ${a.winners} winners reported, ${where} holds ${st.winners}`);
+    }
+    const drawn = stored.drawn?.get(a.id) ?? 0;
+    if (stored.drawn !== undefined && a.winners !== null && a.winners !== drawn) {
+      problems.push(
+        `agency ${a.id}: ${a.winners} winners reported, the winners table holds ${drawn}`,
+      );
     }
     const expWinners = plan.winners[i] ?? null;
     const expBets = plan.generated ? plan.rows[i]! : null;
@@ -518,24 +637,31 @@ function summarize(
       expectedWinners: expWinners,
       storedRows: st.rows,
       storedWinners: st.winners,
-      exit: exitStr,
-      peakRssMb: mb(a.proc?.stats.peakRssKb ?? 0),
+      exit: exitCell(exit),
+      peakRssMb: fleet ? null : mb(a.proc?.stats.peakRssKb ?? 0),
     };
   });
   const totalBets = agencies.reduce((s, a) => s + (a.sent ?? 0), 0);
   const totalWinners = agencies.reduce((s, a) => s + (a.winners ?? 0), 0);
   if (stored.rows !== totalBets) {
-    problems.push(`bets.csv holds ${int(stored.rows)} rows, the agencies sent ${int(totalBets)}`);
+    problems.push(`${where} holds ${int(stored.rows)} rows, the agencies sent ${int(totalBets)}`);
   }
   if (stored.bad > 0) problems.push(`bets.csv has ${stored.bad} malformed rows`);
   for (const agency of stored.perAgency.keys()) {
     if (agency < 1 || agency > r.agencies.length)
-      problems.push(`bets.csv has rows of agency ${agency}`);
+      problems.push(`${where} has rows of agency ${agency}`);
   }
-  const se = r.server.exit;
-  if (se !== null && (se.code !== 0 || se.signal !== null) && r.failure === null) {
-    problems.push(`server: ${exitText(se)}`);
+  for (const s of r.servers) {
+    const se = s.exit;
+    if (se !== null && (se.code !== 0 || se.signal !== null) && r.failure === null) {
+      problems.push(`${s.name}: ${exitText(se)}`);
+    }
   }
+  const draws = r.servers.reduce((n, s) => n + s.draws, 0);
+  if (pg && r.failure === null && draws !== 1) {
+    problems.push(`${draws} sorteo lines across the servers, expected exactly one`);
+  }
+  const fleetProc = fleet ? (r.agencyProcs[0] ?? null) : null;
   const last = r.times.lastWinners;
   const agStart = r.times.agenciesStarted;
   return {
@@ -545,49 +671,156 @@ function summarize(
     data: plan.description,
     runDir,
     sync,
+    storage: pg ? "postgres" : "bets.csv",
+    database: r.storage.kind === "postgres" ? redactUrl(r.storage.url) : null,
     agencies,
     total: { bets: totalBets, winners: totalWinners, storedRows: stored.rows },
     server: {
-      exit: se === null ? "-" : se.signal ? se.signal : String(se.code),
-      peakRssMb: mb(r.server.proc?.stats.peakRssKb ?? 0),
+      exit: exitCell(r.server.exit),
+      peakRssMb: Math.max(...r.servers.map((s) => mb(s.proc?.stats.peakRssKb ?? 0))),
       drawS: r.server.drawAt === null ? null : r.server.drawAt / 1000,
     },
+    servers: r.servers.map((s) => ({
+      name: s.name,
+      port: s.port,
+      exit: exitCell(s.exit),
+      peakRssMb: mb(s.proc?.stats.peakRssKb ?? 0),
+      ingestPeakRssMb: mb(s.peakRssBeforeDrawKb ?? 0),
+      received: s.stored,
+      dones: s.agenciesDone,
+      draws: s.draws,
+    })),
+    fleet:
+      fleetProc === null
+        ? null
+        : {
+            pid: fleetProc.pid,
+            exit: exitCell(fleetProc.exit),
+            peakRssMb: mb(fleetProc.stats.peakRssKb),
+          },
     seconds: last === null ? null : last / 1000,
     agenciesSeconds: last === null || agStart === null ? null : (last - agStart) / 1000,
     betsPerSecond: last === null ? null : Math.round(totalBets / (last / 1000)),
   };
 }
 
+/** postgres://user:secret@host/db -> postgres://user@host/db (for output). */
+function redactUrl(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*):[^@]*@/, "$1@");
+}
+
+/**
+ * The throwaway cluster's settings beyond pg-cluster's (127.0.0.1 only, fsync and
+ * synchronous_commit on: durable commits).
+ */
+const PG_SETTINGS: Readonly<Record<string, string | number>> = {};
+
+/**
+ * An existing database must not hold a lottery already (its positions and draw would be this
+ * run's); with `reset`, the lottery's tables are dropped first.
+ */
+async function prepareDatabase(url: string, reset: boolean): Promise<void> {
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    if (reset) {
+      await client.query("DROP TABLE IF EXISTS bets, agencies, draw, winners");
+      return;
+    }
+    const r = await client.query<{ t: string | null }>(
+      "SELECT to_regclass(t)::text AS t FROM unnest(ARRAY['bets', 'agencies', 'draw', 'winners']) AS t",
+    );
+    const found = r.rows.flatMap((x) => (x.t === null ? [] : [x.t]));
+    if (found.length > 0) {
+      throw new Error(
+        `it already holds a lottery's tables (${found.join(", ")}): use an empty database, ` +
+          "or --reset-database to drop them",
+      );
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Above this many agencies the table shows the first ones and those with a problem. */
+const SUMMARY_ROWS = 50;
+
 function renderSummary(s: RunLocalSummary): string {
   const known = (v: number | null) => (v === null ? "-" : int(v));
+  const pg = s.storage === "postgres";
   const anyExpected = s.agencies.some((a) => a.expectedWinners !== null);
+  const withRss = s.fleet === null;
   const head = ["agency", "bets sent", "winners"];
   if (anyExpected) head.push("expected");
-  head.push("rows in bets.csv", "exit", "peak RSS");
+  head.push(pg ? "rows in bets table" : "rows in bets.csv", "exit");
+  if (withRss) head.push("peak RSS");
   const rows: string[][] = [head];
+  // an agency whose numbers all agree (the only ones a long table leaves out)
+  const fine = (a: RunLocalSummary["agencies"][number]) =>
+    a.exit === "0" &&
+    a.sent === a.storedRows &&
+    a.winners === a.storedWinners &&
+    (a.expectedBets === null || a.expectedBets === a.sent) &&
+    (a.expectedWinners === null || a.expectedWinners === a.winners);
+  let hidden = 0;
   for (const a of s.agencies) {
+    if (s.agencies.length > SUMMARY_ROWS && a.agency > 10 && fine(a)) {
+      hidden++;
+      continue;
+    }
     const r = [String(a.agency), known(a.sent), known(a.winners)];
     if (anyExpected) r.push(`${known(a.expectedBets)} / ${known(a.expectedWinners)}`);
-    r.push(int(a.storedRows), a.exit, `${a.peakRssMb.toFixed(1)} MB`);
+    r.push(int(a.storedRows), a.exit);
+    if (withRss) r.push(`${(a.peakRssMb ?? 0).toFixed(1)} MB`);
     rows.push(r);
   }
+  if (hidden > 0) rows.push(["…", `${hidden} more`, ...Array<string>(head.length - 2).fill("")]);
   const tot = ["total", int(s.total.bets), int(s.total.winners)];
   if (anyExpected) {
     const eb = s.agencies.reduce((n, a) => n + (a.expectedBets ?? 0), 0);
     const ew = s.agencies.reduce((n, a) => n + (a.expectedWinners ?? 0), 0);
     tot.push(`${int(eb)} / ${int(ew)}`);
   }
-  tot.push(int(s.total.storedRows), "", "");
+  tot.push(int(s.total.storedRows), "");
+  if (withRss) tot.push("");
   rows.push(tot);
   const align = head.map(() => "right" as const);
   let out = `\nSummary (${s.agencies.length} agencies; data: ${s.data})\n`;
   if (anyExpected) out += "(expected = bets / winners the generator wrote)\n";
   out += table(rows, align);
+  if (hidden > 0) {
+    out += `(${hidden} agencies not shown: each exited 0 and its bets and winners agree)\n`;
+  }
   const rowsOk = s.total.storedRows === s.total.bets;
-  out += `server: exit ${s.server.exit}, peak RSS ${s.server.peakRssMb.toFixed(1)} MB, writes ${s.sync}`;
-  out +=
-    s.server.drawS === null ? ", no draw\n" : `, draw done at ${s.server.drawS.toFixed(3)} s\n`;
-  out += `bets.csv: ${int(s.total.storedRows)} rows ${rowsOk ? "= " : "≠ "}${int(s.total.bets)} bets sent\n`;
+  if (!pg) {
+    out += `server: exit ${s.server.exit}, peak RSS ${s.server.peakRssMb.toFixed(1)} MB, writes ${s.sync}`;
+    out +=
+      s.server.drawS === null ? ", no draw\n" : `, draw done at ${s.server.drawS.toFixed(3)} s\n`;
+  } else {
+    const n = s.servers.length;
+    const total = s.servers.reduce((t, x) => t + x.received, 0);
+    out += `servers: ${n === 1 ? "1 server" : `${n} replicas`} over PostgreSQL (${s.database}), durable commits`;
+    out +=
+      s.server.drawS === null ? ", no draw\n" : `, draw done at ${s.server.drawS.toFixed(3)} s\n`;
+    for (const x of s.servers) {
+      const share = total > 0 ? ` (${pct(x.received, total).trim()})` : "";
+      out +=
+        `  ${x.name}: 127.0.0.1:${x.port ?? "-"}, exit ${x.exit}, peak RSS ${x.peakRssMb.toFixed(1)} MB ` +
+        `(${x.ingestPeakRssMb.toFixed(1)} MB before the draw), received ${int(x.received)} bets${share}, ` +
+        `${x.dones} DONEs${x.draws > 0 ? `, sorteo${x.draws > 1 ? ` ×${x.draws}` : ""}` : ""}\n`;
+    }
+    const drawers = s.servers.filter((x) => x.draws > 0);
+    const draws = drawers.reduce((t, x) => t + x.draws, 0);
+    out +=
+      draws === 1
+        ? `sorteo: logged once, by ${drawers[0]!.name}\n`
+        : `sorteo: logged ${draws} times${drawers.length > 0 ? ` (${drawers.map((x) => x.name).join(", ")})` : ""}\n`;
+  }
+  if (s.fleet !== null) {
+    out += `load generator: one process (pid ${s.fleet.pid}) for ${s.agencies.length} agencies, exit ${s.fleet.exit}, peak RSS ${s.fleet.peakRssMb.toFixed(1)} MB\n`;
+  }
+  out += `${pg ? "bets table" : "bets.csv"}: ${int(s.total.storedRows)} rows ${rowsOk ? "= " : "≠ "}${int(s.total.bets)} bets sent\n`;
   if (s.seconds !== null) {
     out +=
       `time: ${s.seconds.toFixed(3)} s from start to the last agency's winners ` +
@@ -626,6 +859,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`run-local: ${notBuilt}\n`);
     return 1;
   }
+  const pgMode = usesPostgres(o);
+  if (pgMode && o.database === undefined) {
+    // before generating anything: a throwaway cluster needs the machine's PostgreSQL 15
+    const missing = pgClusterUnavailable();
+    if (missing !== null) {
+      process.stderr.write(`run-local: --replicas: ${missing}\n`);
+      return 1;
+    }
+  }
 
   const ac = new AbortController();
   let sigints = 0;
@@ -643,6 +885,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   const runDir = await mkdtemp(join(tmpdir(), "quiniela-run-"));
   let keepDir = o.keep;
+  let cluster: PgCluster | null = null;
   try {
     let plan: DataPlan;
     try {
@@ -653,14 +896,56 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 2;
     }
     const totalRows = plan.rows.reduce((a, b) => a + b, 0);
+    if (ac.signal.aborted) return 130;
+    // ---- the database (PostgreSQL store)
+    let databaseUrl: string | undefined;
+    let serversText = "";
+    const replicas = o.replicas ?? 1;
+    const serversName = replicas === 1 ? "1 server" : `${replicas} replicas`;
+    if (o.database !== undefined) {
+      try {
+        await prepareDatabase(o.database, o.resetDatabase);
+      } catch (e) {
+        process.stderr.write(
+          `run-local: --database ${redactUrl(o.database)}: ${(e as Error).message}\n`,
+        );
+        return 1;
+      }
+      databaseUrl = o.database;
+      serversText = `${serversName} over PostgreSQL at ${redactUrl(o.database)}`;
+    } else if (pgMode) {
+      const started = performance.now();
+      try {
+        cluster = await startPgCluster({ dir: join(runDir, "pg"), settings: PG_SETTINGS });
+        databaseUrl = await cluster.createDatabase("quiniela");
+      } catch (e) {
+        if (ac.signal.aborted) return 130;
+        process.stderr.write(`run-local: cannot start PostgreSQL: ${(e as Error).message}\n`);
+        keepDir = true;
+        write(`run directory kept: ${runDir} (pg/postgres.log)\n`);
+        return 1;
+      }
+      write(
+        `started a throwaway PostgreSQL 15 cluster on 127.0.0.1:${cluster.port} in ` +
+          `${secs(performance.now() - started)} s\n`,
+      );
+      serversText =
+        `${serversName} over a throwaway PostgreSQL 15 (127.0.0.1:${cluster.port}, data in ` +
+        `${join(runDir, "pg")}; stopped at the end)`;
+    }
+    if (ac.signal.aborted) return 130;
+    const agenciesText = o.fleet
+      ? `one load-generator process (--fleet${o.concurrency === undefined ? "" : `, concurrency ${o.concurrency}`}), `
+      : "";
     write(
       `Quiniela local run: ${plan.files.length} agencies, ${int(totalRows)} bets\n` +
         `  data: ${plan.description}\n` +
-        `  server writes: ${o.sync}${o.sync === "none" ? " (OS-buffered, not durable)" : " (durable acknowledgements)"}; ` +
-        `agencies: window ${o.window ?? "32 (default)"}, max-amount ${o.maxAmount ?? "100 (default)"}\n` +
+        (pgMode
+          ? `  servers: ${serversText}; durable commits (fsync on, synchronous_commit on)\n  `
+          : `  server writes: ${o.sync}${o.sync === "none" ? " (OS-buffered, not durable)" : " (durable acknowledgements)"}; `) +
+        `agencies: ${agenciesText}window ${o.window ?? "32 (default)"}, max-amount ${o.maxAmount ?? "100 (default)"}\n` +
         `  run directory: ${runDir}${o.keep ? " (kept)" : ""}\n`,
     );
-    if (ac.signal.aborted) return 130;
 
     const mode =
       o.progress === "auto"
@@ -677,6 +962,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     const run = new LotteryRun({
       runDir,
       dataFiles: plan.files,
+      replicas,
+      databaseUrl,
+      fleet: o.fleet,
+      fleetConcurrency: o.concurrency,
       sync: o.sync,
       window: o.window,
       maxAmount: o.maxAmount,
@@ -696,11 +985,22 @@ export async function main(argv: readonly string[]): Promise<number> {
     } finally {
       progress.stop();
     }
-    const stored = await countStoredBets(result.storagePath);
-    const summary = summarize(plan, result, stored, runDir, o.sync);
+    let stored: StoredCounts;
+    try {
+      stored = await countStored(result.storage);
+    } catch (e) {
+      // the run's outcome is still worth showing: every row then counts as missing
+      write(`cannot count the stored bets: ${(e as Error).message}\n`);
+      stored = { rows: 0, perAgency: new Map(), bad: 0 };
+    }
+    const summary = summarize(plan, result, stored, runDir, o.sync, o.fleet);
     write(renderSummary(summary));
     if (!summary.ok && !summary.interrupted) {
-      for (const p of [result.server.proc, ...result.agencies.map((a) => a.proc)]) {
+      const procs: ManagedProcess[] = [
+        ...result.servers.flatMap((s) => (s.proc ? [s.proc] : [])),
+        ...result.agencyProcs,
+      ];
+      for (const p of procs) {
         if (!p || p.exit === null) continue;
         const bad = p.exit.signal !== null || (p.exit.code !== 0 && p.exit.code !== null);
         if (!bad) continue;
@@ -709,14 +1009,27 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       keepDir = true;
     }
-    if (keepDir)
-      write(`run directory kept: ${runDir} (logs/, bets.csv${plan.generated ? ", data/" : ""})\n`);
+    if (keepDir) {
+      const what = cluster
+        ? `pg/postgres.log${o.keep ? ", pg/data" : ""}`
+        : pgMode
+          ? ""
+          : "bets.csv";
+      write(
+        `run directory kept: ${runDir} (logs/${what ? `, ${what}` : ""}${plan.generated ? ", data/" : ""})\n`,
+      );
+    }
     if (o.json !== undefined) await writeFile(o.json, `${JSON.stringify(summary, null, 2)}\n`);
     if (summary.interrupted) return 130;
     return summary.ok ? 0 : 1;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    if (cluster !== null) {
+      // stopped whatever happened; its data goes unless --keep (its log stays with a kept run)
+      await cluster.stop();
+      if (!o.keep) await rm(join(runDir, "pg", "data"), { recursive: true, force: true });
+    }
     if (!keepDir) await rm(runDir, { recursive: true, force: true });
   }
 }

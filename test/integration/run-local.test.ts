@@ -1,13 +1,18 @@
 // run-local end to end: the real server and agencies as local processes, driven by the compiled
 // tool exactly as `npm run lottery` runs it (stdout is a pipe here, so progress is plain lines).
+// The --replicas / --database runs need PostgreSQL 15 (a throwaway cluster); without it they are
+// skipped with the reason, except in CI (CI=true), where that fails.
 
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { defaultWinners } from "../../tools/gen-data.js";
+import { pgSkip, startTestPg } from "./lib/pg.js";
 
 const RUN_LOCAL = resolve(dirname(fileURLToPath(import.meta.url)), "../../tools/run-local.js");
 
@@ -66,6 +71,37 @@ function summaryRow(stdout: string, first: string): string[] {
     if (cells[0] === first) return cells;
   }
   assert.fail(`no summary row '${first}' in:\n${stdout}`);
+}
+
+/** Live processes whose command line mentions `text` (a run directory). */
+function processesMentioning(text: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ");
+      if (cmd.includes(text)) out.push(`${name}: ${cmd}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function runDirOf(stdout: string): string {
+  const m = /run directory: (\S+)/.exec(stdout);
+  assert.ok(m, `no run directory in:\n${stdout}`);
+  return m[1]!;
+}
+
+interface Summary {
+  ok: boolean;
+  storage: string;
+  database: string | null;
+  total: { bets: number; winners: number; storedRows: number };
+  agencies: Array<{ sent: number; winners: number; storedRows: number; exit: string }>;
+  servers: Array<{ name: string; port: number; exit: string; received: number; draws: number }>;
+  fleet: { pid: number; exit: string; peakRssMb: number } | null;
 }
 
 function isRunning(pid: number): boolean {
@@ -216,5 +252,171 @@ describe("run-local", () => {
     const h = await runLocal(["--help"]);
     assert.equal(h.code, 0);
     assert.match(h.stdout, /Usage: npm run lottery/);
+  });
+});
+
+describe("run-local with PostgreSQL replicas", { skip: pgSkip }, () => {
+  it("--replicas 3: 5 agencies × 2,000 bets over a throwaway cluster, one sorteo, cluster stopped", async () => {
+    const json = join(root, "replicas.json");
+    const r = await runLocal(
+      [
+        "--replicas",
+        "3",
+        "--agencies",
+        "5",
+        "--bets",
+        "2000",
+        "--winners",
+        "2,3,3,2,0",
+        "--interval",
+        "0.2",
+        "--json",
+        json,
+      ],
+      { timeoutMs: 120_000 },
+    );
+    assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    const out = r.stdout;
+    const runDir = runDirOf(out);
+    assert.match(out, /started a throwaway PostgreSQL 15 cluster on 127\.0\.0\.1:\d+/);
+    assert.match(out, /servers: 3 replicas over a throwaway PostgreSQL 15/);
+    const ports = [1, 2, 3].map((i) => {
+      const m = new RegExp(`replica ${i} listening on 127\\.0\\.0\\.1:(\\d+) \\(pid \\d+\\)`).exec(
+        out,
+      );
+      assert.ok(m, `replica ${i} never listened:\n${out}`);
+      return Number(m[1]);
+    });
+    assert.equal(new Set(ports).size, 3, "each replica on its own port");
+    assert.match(out, /draw done \(sorteo, replica [123]\)/);
+    assert.match(out, /sorteo: logged once, by replica [123]/);
+    assert.match(out, /bets table: 10,000 rows = 10,000 bets sent/);
+    for (let i = 1; i <= 3; i++) {
+      assert.match(
+        out,
+        new RegExp(
+          `  replica ${i}: 127\\.0\\.0\\.1:${ports[i - 1]}, exit 0, peak RSS [\\d.]+ MB .*received [\\d,]+ bets`,
+        ),
+      );
+    }
+    assert.match(out, /result: OK/);
+    const s = JSON.parse(await readFile(json, "utf8")) as Summary;
+    assert.equal(s.ok, true);
+    assert.equal(s.storage, "postgres");
+    assert.deepEqual(s.total, { bets: 10_000, winners: 10, storedRows: 10_000 });
+    assert.deepEqual(
+      s.agencies.map((a) => [a.sent, a.winners, a.storedRows, a.exit]),
+      [2, 3, 3, 2, 0].map((w) => [2000, w, 2000, "0"]),
+    );
+    assert.equal(s.servers.length, 3);
+    assert.deepEqual(
+      s.servers.map((x) => x.exit),
+      ["0", "0", "0"],
+    );
+    assert.equal(
+      s.servers.reduce((n, x) => n + x.draws, 0),
+      1,
+      "exactly one sorteo across the replicas",
+    );
+    assert.equal(
+      s.servers.reduce((n, x) => n + x.received, 0),
+      10_000,
+      "apuesta_recibida lines add up to the bets",
+    );
+    // agency i started at replica (i-1) mod 3: with no failure every replica took bets
+    assert.ok(
+      s.servers.every((x) => x.received > 0),
+      JSON.stringify(s.servers),
+    );
+    // the cluster was stopped and its directory removed with the run directory
+    assert.deepEqual(processesMentioning(runDir), []);
+    assert.equal(existsSync(runDir), false, `${runDir} left behind`);
+  });
+
+  it("--replicas 2 stops the cluster on SIGINT too (exit 130, nothing left running)", async () => {
+    let runDir = "";
+    let sent = false;
+    const r = await runLocal(
+      [
+        "--replicas",
+        "2",
+        "--agencies",
+        "2",
+        "--bets",
+        "100000",
+        "--window",
+        "1",
+        "--interval",
+        "0.1",
+      ],
+      {
+        timeoutMs: 120_000,
+        onStdout: (all, child) => {
+          if (!sent && /\] progress: sent [1-9]/.test(all)) {
+            sent = true;
+            runDir = runDirOf(all);
+            child.kill("SIGINT");
+          }
+        },
+      },
+    );
+    assert.ok(sent, `never saw progress:\n${r.stdout}\n${r.stderr}`);
+    assert.equal(r.code, 130, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /result: INTERRUPTED/);
+    assert.deepEqual(processesMentioning(runDir), []);
+    assert.equal(existsSync(runDir), false, `${runDir} left behind`);
+  });
+
+  it("--database URL: one server over an existing PostgreSQL; refuses a database that holds a lottery", async () => {
+    const pg = await startTestPg();
+    try {
+      const url = await pg.fresh();
+      const args = ["--database", url, "--agencies", "3", "--bets", "1000", "--progress", "none"];
+      const r = await runLocal(args, { timeoutMs: 90_000 });
+      assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /servers: 1 server over PostgreSQL at postgres:\/\//);
+      assert.match(r.stdout, /sorteo: logged once, by server/);
+      assert.match(r.stdout, /bets table: 3,000 rows = 3,000 bets sent/);
+      assert.equal(await pg.query(url, "SELECT count(*) FROM bets"), "3000\n");
+      // the same database again: its tables hold the last lottery
+      const again = await runLocal(args, { timeoutMs: 60_000 });
+      assert.equal(again.code, 1, `exit ${again.code}\n${again.stdout}\n${again.stderr}`);
+      assert.match(again.stderr, /already holds a lottery's tables .*--reset-database/);
+      const reset = await runLocal([...args, "--reset-database"], { timeoutMs: 90_000 });
+      assert.equal(reset.code, 0, `exit ${reset.code}\n${reset.stdout}\n${reset.stderr}`);
+      assert.match(reset.stdout, /result: OK/);
+    } finally {
+      await pg.stop();
+    }
+  });
+});
+
+describe("run-local --fleet", () => {
+  it("drives 50 agencies × 200 bets from one load-generator process", async () => {
+    const json = join(root, "fleet.json");
+    const r = await runLocal(
+      ["--fleet", "--agencies", "50", "--bets", "200", "--interval", "0.2", "--json", json],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    const out = r.stdout;
+    const m = /load generator started for 50 agencies \(pid (\d+)\)/.exec(out);
+    assert.ok(m, out);
+    assert.equal(isRunning(Number(m[1])), false);
+    assert.match(out, /load generator finished: exit status 0/);
+    assert.match(out, /\] progress: sent 10,000\/10,000 bets \(100\.0%\)/);
+    assert.match(out, /load generator: one process \(pid \d+\) for 50 agencies, exit 0, peak RSS/);
+    assert.match(out, /bets\.csv: 10,000 rows = 10,000 bets sent/);
+    assert.match(out, /result: OK \(50 agencies got their winners/);
+    const s = JSON.parse(await readFile(json, "utf8")) as Summary;
+    assert.equal(s.ok, true);
+    assert.equal(s.fleet?.exit, "0");
+    assert.equal(s.agencies.length, 50);
+    s.agencies.forEach((a, i) => {
+      assert.deepEqual(
+        [a.sent, a.winners, a.storedRows, a.exit],
+        [200, defaultWinners(i + 1), 200, "0"],
+      );
+    });
   });
 });

@@ -1,11 +1,16 @@
-// Runs one whole lottery on this machine: the real server and N real agencies as local processes
-// on 127.0.0.1, each over its own data file. Shared by run-local (interactive) and bench.
+// Runs one whole lottery on this machine: the real server (or several replicas of it sharing a
+// PostgreSQL database) and N real agencies as local processes on 127.0.0.1, each agency over its
+// own data file. Shared by run-local (interactive) and bench.
 //
-// Order: the server is started with SERVER_PORT=0 (the kernel picks a free port, which the server
-// logs in `accept_connections | in_progress | port: N`), then every agency at once. The run is
-// over when every agency has exited; the server is then stopped with SIGTERM. If an agency exits
-// without its winners, or the server exits on its own, nothing else can finish (the draw waits
-// for every agency), so the remaining processes are stopped at once.
+// Order: every server is started with SERVER_PORT=0 (the kernel picks a free port, which the
+// server logs in `accept_connections | in_progress | port: N`); once all of them listen, every
+// agency at once, with CLI_SERVER_ADDRESS listing every replica (agency N starts at entry
+// (N-1) mod n and fails over to the next). Agencies are N processes, or with `fleet` one
+// load-generator process (`quiniela-agency --agencies 1-N --data DIR`) running N agency sessions.
+// The run is over when every agency has exited (fleet: when the load generator has); the servers
+// are then stopped with SIGTERM. If an agency exits without its winners, or a server exits on its
+// own, nothing else can finish (the draw waits for every agency), so the remaining processes are
+// stopped at once.
 //
 // Progress is read from the programs' own log lines (nothing else is instrumented):
 //   server  `apuesta_recibida | success | cantidad: N`   (INFO, one per durable batch)
@@ -13,6 +18,8 @@
 //   agency  `apuesta_enviada | in_progress | cantidad: N | first: P`   (DEBUG, one per batch)
 //           `consulta_ganadores | success | cant_ganadores: N`          (INFO)
 //           `agency | success|fail | ... | bets_stored: N [| invalid_rows: I | rejected_bets: R]`
+//   The load generator logs the same lines with `client_id: N` appended (its own lines, `config`
+//   and the final `agencias`, have no numeric client_id).
 
 import { createReadStream, existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
@@ -59,11 +66,19 @@ export interface AgencyLive {
   upAt: number | null;
   /** ms since the run started. */
   winnersAt: number | null;
+  /**
+   * How the agency ended. In a load generator (fleet), the agency's own end: status 0 after its
+   * `agency | success` line, 3 after `agency | fail` with its data errors, 1 after a fatal
+   * `agency | fail`; an agency that never logged its end gets the load generator's exit.
+   */
   exit: ExitInfo | null;
+  /** Its own process; in a fleet, the load generator (shared by every agency). */
   proc: ManagedProcess | null;
 }
 
 export interface ServerLive {
+  /** "server", or "replica N" when there are several. */
+  name: string;
   port: number | null;
   /** Bets the server acknowledged as durable (sum of apuesta_recibida cantidad). */
   stored: number;
@@ -73,6 +88,8 @@ export interface ServerLive {
   /** Peak RSS (kB) sampled when the last agency_done was seen: the ingest's peak, before the draw. */
   peakRssBeforeDrawKb: number | null;
   drawAt: number | null;
+  /** `sorteo | success` lines it logged (exactly one across all replicas in a good run). */
+  draws: number;
   exit: ExitInfo | null;
   proc: ManagedProcess | null;
 }
@@ -80,9 +97,17 @@ export interface ServerLive {
 export interface LotteryOptions {
   /** Working directory of every process; bets.csv (and logs/) go here. */
   runDir: string;
-  /** dataFiles[i] is agency i+1's file. */
+  /** dataFiles[i] is agency i+1's file (with `fleet`: DIR/agency-{i+1}.csv, one DIR). */
   dataFiles: readonly string[];
   sync: SyncMode;
+  /** Server processes (default 1); more than one need `databaseUrl` (they share it). */
+  replicas?: number;
+  /** DATABASE_URL of every server: the PostgreSQL store. Unset: the file store, runDir/bets.csv. */
+  databaseUrl?: string;
+  /** Drive every agency from one load-generator process instead of one process each. */
+  fleet?: boolean;
+  /** The load generator's --concurrency (agencies streaming at once; its default when unset). */
+  fleetConcurrency?: number;
   /** CLI_BATCH_WINDOW; the agency's default when undefined. */
   window?: number;
   /** CLI_BATCH_MAXAMOUNT; the agency's default when undefined. */
@@ -97,6 +122,7 @@ export interface LotteryOptions {
   keepLogs: boolean;
   /** Extra node flags (e.g. --cpu-prof) for the server and for given agencies. */
   serverNodeArgs?: readonly string[];
+  /** Per agency; with `fleet`, the load generator gets agency 1's. */
   agencyNodeArgs?: (id: number) => readonly string[];
   /** Extra environment for the server / every agency (experiments: MALLOC_ARENA_MAX, ...). */
   serverEnv?: Readonly<Record<string, string>>;
@@ -108,15 +134,31 @@ export interface LotteryOptions {
 }
 
 export type LotteryEvent =
-  | { kind: "server_ready"; port: number; pid: number; at: number }
-  | { kind: "agencies_started"; pids: number[]; at: number }
-  | { kind: "agency_exit"; agency: AgencyLive; at: number }
-  | { kind: "draw"; at: number }
+  | {
+      kind: "server_ready";
+      port: number;
+      pid: number;
+      /** 1-based; `replicas` servers in all. */
+      replica: number;
+      replicas: number;
+      at: number;
+    }
+  | { kind: "agencies_started"; pids: number[]; fleet: boolean; at: number }
+  | { kind: "agency_exit"; agency: AgencyLive; fleet: boolean; at: number }
+  | { kind: "fleet_exit"; exit: ExitInfo; pid: number; at: number }
+  | { kind: "draw"; replica: number; at: number }
   | { kind: "stopping"; reason: string; at: number };
 
+export type StorageTarget = { kind: "file"; path: string } | { kind: "postgres"; url: string };
+
 export interface LotteryResult {
+  /** The server, or with several replicas their sum (stored, DONEs, draws; proc: replica 1's). */
   server: ServerLive;
+  /** Every server process (one entry when there is one server). */
+  servers: ServerLive[];
   agencies: AgencyLive[];
+  /** The agency processes: one per agency, or the one load generator. */
+  agencyProcs: ManagedProcess[];
   /** ms since the start (server spawn). */
   times: {
     serverReady: number | null;
@@ -129,11 +171,15 @@ export interface LotteryResult {
   failure: string | null;
   interrupted: boolean;
   storagePath: string;
+  storage: StorageTarget;
 }
 
-/** Live view of a running lottery (read it from a timer to draw progress). */
-export class LotteryRun {
-  readonly server: ServerLive = {
+/** The load generator's node flags: those of the quiniela-agency bin's shebang. */
+export const FLEET_NODE_ARGS = ["--max-semi-space-size=2"];
+
+function newServer(name: string): ServerLive {
+  return {
+    name,
     port: null,
     stored: 0,
     agenciesDone: 0,
@@ -141,16 +187,48 @@ export class LotteryRun {
     lastDoneAt: null,
     peakRssBeforeDrawKb: null,
     drawAt: null,
+    draws: 0,
     exit: null,
     proc: null,
   };
+}
+
+/** The directory holding every agency-{i}.csv of `files` (i = position + 1), or null. */
+export function fleetDataDir(files: readonly string[]): string | null {
+  if (files.length === 0) return null;
+  const dir = dirname(resolve(files[0]!));
+  const ok = files.every((f, i) => resolve(f) === join(dir, `agency-${i + 1}.csv`));
+  return ok ? dir : null;
+}
+
+/** Live view of a running lottery (read it from a timer to draw progress). */
+export class LotteryRun {
+  /** Every server process; `server` is their total (the same object when there is one). */
+  readonly servers: ServerLive[];
+  readonly server: ServerLive;
   readonly agencies: AgencyLive[];
+  readonly agencyProcs: ManagedProcess[] = [];
   readonly t0 = performance.now();
   private failure: string | null = null;
   private interrupted = false;
   private wake: (() => void) | null = null;
+  /** Agency processes started whose exit (and last output line) was not seen yet. */
+  private agencyProcsRunning = 0;
 
   constructor(private readonly o: LotteryOptions) {
+    const n = o.replicas ?? 1;
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`replicas must be ≥ 1, got ${n}`);
+    if (n > 1 && o.databaseUrl === undefined) {
+      throw new RangeError("several replicas share a database: set databaseUrl");
+    }
+    if (o.fleet && fleetDataDir(o.dataFiles) === null) {
+      throw new RangeError("a load generator reads DIR/agency-1.csv .. agency-N.csv of one DIR");
+    }
+    this.servers =
+      n === 1
+        ? [newServer("server")]
+        : Array.from({ length: n }, (_, i) => newServer(`replica ${i + 1}`));
+    this.server = n === 1 ? this.servers[0]! : newServer("servers");
     this.agencies = o.dataFiles.map((dataFile, i) => ({
       id: i + 1,
       dataFile,
@@ -171,6 +249,12 @@ export class LotteryRun {
     return join(this.o.runDir, "bets.csv");
   }
 
+  get storage(): StorageTarget {
+    return this.o.databaseUrl === undefined
+      ? { kind: "file", path: this.storagePath }
+      : { kind: "postgres", url: this.o.databaseUrl };
+  }
+
   elapsed(at = performance.now()): number {
     return at - this.t0;
   }
@@ -188,6 +272,11 @@ export class LotteryRun {
     return this.o.keepLogs ? join(this.o.runDir, "logs", `${name}.log`) : undefined;
   }
 
+  /** Every agency has ended (and with a load generator, that process has exited too). */
+  private allAgenciesExited(): boolean {
+    return this.agencyProcsRunning === 0 && this.agencies.every((a) => a.exit !== null);
+  }
+
   async run(): Promise<LotteryResult> {
     const o = this.o;
     if (o.keepLogs) await mkdir(join(o.runDir, "logs"), { recursive: true });
@@ -203,103 +292,92 @@ export class LotteryRun {
     );
     let agenciesStarted: number | null = null;
     const procs: ManagedProcess[] = [];
+    const agencyCount = o.dataFiles.length;
     try {
       if (o.signal?.aborted) onAbort();
-      // ---- server
-      const server = new ManagedProcess({
-        name: "server",
-        command: process.execPath,
-        args: [...SERVER_NODE_ARGS, ...(o.serverNodeArgs ?? []), SERVER_MAIN],
-        cwd: o.runDir,
-        env: {
-          ...baseEnv(),
-          SERVER_PORT: "0",
-          SERVER_IP: "127.0.0.1",
-          SERVER_LISTEN_BACKLOG: String(Math.max(128, 2 * o.dataFiles.length)),
-          AGENCIES: String(o.dataFiles.length),
-          STORAGE_FILEPATH: this.storagePath,
-          STORAGE_SYNC: o.sync,
-          LOGGING_LEVEL: o.serverLogLevel,
-          ...o.serverEnv,
-        },
-        onLine: (line, _s, at) => this.onServerLine(line, at),
-        logPath: this.logPath("server"),
-      });
-      this.server.proc = server;
-      procs.push(server);
-      sampler.add(server);
-      sampler.start();
-      void server.exited.then((e) => {
-        this.server.exit = e;
-        if (this.server.port === null)
-          this.fail(`the server exited before listening (${exitText(e)})`);
-        else if (!this.agencies.every((a) => a.exit !== null)) {
-          this.fail(`the server exited while agencies were running (${exitText(e)})`);
-        }
-        this.wake?.();
-      });
-      await this.until(() => this.server.port !== null || this.failure !== null);
-      if (this.failure === null && this.server.port !== null) {
-        this.event({
-          kind: "server_ready",
-          port: this.server.port,
-          pid: server.pid,
-          at: this.elapsed(),
+      // ---- servers
+      const serverEnv: Record<string, string> = {
+        ...baseEnv(),
+        SERVER_PORT: "0",
+        SERVER_IP: "127.0.0.1",
+        SERVER_LISTEN_BACKLOG: String(Math.max(128, 2 * agencyCount)),
+        AGENCIES: String(agencyCount),
+        STORAGE_FILEPATH: this.storagePath,
+        STORAGE_SYNC: o.sync,
+        LOGGING_LEVEL: o.serverLogLevel,
+      };
+      // room for every agency's connection plus reconnections (the server's default is 1024)
+      if (2 * agencyCount > 1024) serverEnv.MAX_CONNECTIONS = String(2 * agencyCount);
+      if (o.databaseUrl !== undefined) serverEnv.DATABASE_URL = o.databaseUrl;
+      this.servers.forEach((s, i) => {
+        const logName = this.servers.length === 1 ? "server" : `server-${i + 1}`;
+        const p = new ManagedProcess({
+          name: s.name,
+          command: process.execPath,
+          args: [...SERVER_NODE_ARGS, ...(o.serverNodeArgs ?? []), SERVER_MAIN],
+          cwd: o.runDir,
+          env: { ...serverEnv, ...o.serverEnv },
+          onLine: (line, _s, at) => this.onServerLine(s, line, at),
+          logPath: this.logPath(logName),
         });
-        // ---- agencies
-        for (const a of this.agencies) {
-          const env: Record<string, string> = {
-            ...baseEnv(),
-            CLI_ID: String(a.id),
-            CLI_SERVER_ADDRESS: `127.0.0.1:${this.server.port}`,
-            CLI_DATA_FILE: resolve(a.dataFile),
-            CLI_LOG_LEVEL: o.agencyLogLevel,
-            CLI_MODE: "batch",
-            ...o.agencyEnv,
-          };
-          if (o.window !== undefined) env.CLI_BATCH_WINDOW = String(o.window);
-          if (o.maxAmount !== undefined) env.CLI_BATCH_MAXAMOUNT = String(o.maxAmount);
-          const p = new ManagedProcess({
-            name: `agency ${a.id}`,
-            command: process.execPath,
-            args: [...(o.agencyNodeArgs?.(a.id) ?? []), AGENCY_MAIN],
-            cwd: o.runDir,
-            env,
-            onLine: (line, _s, at) => this.onAgencyLine(a, line, at),
-            logPath: this.logPath(`agency-${a.id}`),
-          });
-          a.proc = p;
-          procs.push(p);
-          sampler.add(p);
-          void p.exited.then((e) => {
-            a.exit = e;
-            const ok = (e.code === 0 || e.code === 3) && a.winners !== null;
-            a.phase = ok ? "done" : "failed";
-            this.event({ kind: "agency_exit", agency: a, at: this.elapsed(e.at) });
-            if (!ok) this.fail(`agency ${a.id} ended without its winners (${exitText(e)})`);
-            this.wake?.();
+        s.proc = p;
+        if (this.server !== s) this.server.proc ??= p;
+        procs.push(p);
+        sampler.add(p);
+        void p.exited.then((e) => {
+          s.exit = e;
+          if (this.server !== s && (this.server.exit === null || e.code !== 0 || e.signal)) {
+            this.server.exit = e;
+          }
+          if (s.port === null) this.fail(`the ${s.name} exited before listening (${exitText(e)})`);
+          else if (!this.allAgenciesExited()) {
+            this.fail(`the ${s.name} exited while agencies were running (${exitText(e)})`);
+          }
+          this.wake?.();
+        });
+      });
+      sampler.start();
+      await this.until(() => this.servers.every((s) => s.port !== null) || this.failure !== null);
+      if (this.failure === null) {
+        this.server.readyAt = Math.max(...this.servers.map((s) => s.readyAt ?? 0));
+        if (this.server !== this.servers[0]) this.server.port = this.servers[0]!.port;
+        const byReadiness = [...this.servers].sort((a, b) => (a.readyAt ?? 0) - (b.readyAt ?? 0));
+        for (const s of byReadiness) {
+          const i = this.servers.indexOf(s);
+          this.event({
+            kind: "server_ready",
+            port: s.port!,
+            pid: s.proc!.pid,
+            replica: i + 1,
+            replicas: this.servers.length,
+            at: s.readyAt ?? this.elapsed(),
           });
         }
+        const address = this.servers.map((s) => `127.0.0.1:${s.port}`).join(",");
+        // ---- agencies
+        if (o.fleet) this.startFleet(address, procs, sampler);
+        else this.startAgencies(address, procs, sampler);
         agenciesStarted = this.elapsed();
         this.event({
           kind: "agencies_started",
-          pids: this.agencies.map((a) => a.proc?.pid ?? -1),
+          pids: this.agencyProcs.map((p) => p.pid),
+          fleet: o.fleet === true,
           at: agenciesStarted,
         });
-        await this.until(
-          () => this.failure !== null || this.agencies.every((a) => a.exit !== null),
-        );
+        await this.until(() => this.failure !== null || this.allAgenciesExited());
       }
       const allExited = this.elapsed();
       if (this.failure !== null)
         this.event({ kind: "stopping", reason: this.failure, at: allExited });
-      // ---- stop whatever still runs (the server always; agencies only after a failure)
+      // ---- stop whatever still runs (the servers always; agencies only after a failure)
       sampler.sampleAll();
       await Promise.all(procs.map((p) => p.stop(10_000)));
-      this.server.exit = server.exit;
+      for (const s of this.servers) s.exit = s.proc?.exit ?? s.exit;
       return {
         server: this.server,
+        servers: this.servers,
         agencies: this.agencies,
+        agencyProcs: this.agencyProcs,
         times: {
           serverReady: this.server.readyAt,
           agenciesStarted,
@@ -312,6 +390,7 @@ export class LotteryRun {
         failure: this.failure,
         interrupted: this.interrupted,
         storagePath: this.storagePath,
+        storage: this.storage,
       };
     } finally {
       clearTimeout(deadline);
@@ -320,6 +399,93 @@ export class LotteryRun {
       // never leave a child behind, whatever happened above
       await Promise.all(procs.map((p) => p.stop(2_000)));
     }
+  }
+
+  private agencyEnv(address: string): Record<string, string> {
+    const o = this.o;
+    const env: Record<string, string> = {
+      ...baseEnv(),
+      CLI_SERVER_ADDRESS: address,
+      CLI_LOG_LEVEL: o.agencyLogLevel,
+      CLI_MODE: "batch",
+      ...o.agencyEnv,
+    };
+    if (o.window !== undefined) env.CLI_BATCH_WINDOW = String(o.window);
+    if (o.maxAmount !== undefined) env.CLI_BATCH_MAXAMOUNT = String(o.maxAmount);
+    return env;
+  }
+
+  /** One process per agency. */
+  private startAgencies(address: string, procs: ManagedProcess[], sampler: Sampler): void {
+    const o = this.o;
+    const common = this.agencyEnv(address);
+    for (const a of this.agencies) {
+      const env: Record<string, string> = {
+        ...common,
+        CLI_ID: String(a.id),
+        CLI_DATA_FILE: resolve(a.dataFile),
+      };
+      const p = new ManagedProcess({
+        name: `agency ${a.id}`,
+        command: process.execPath,
+        args: [...(o.agencyNodeArgs?.(a.id) ?? []), AGENCY_MAIN],
+        cwd: o.runDir,
+        env,
+        onLine: (line, _s, at) => this.onAgencyLine(a, line, at),
+        logPath: this.logPath(`agency-${a.id}`),
+      });
+      a.proc = p;
+      procs.push(p);
+      this.agencyProcs.push(p);
+      this.agencyProcsRunning++;
+      sampler.add(p);
+      void p.exited.then((e) => {
+        this.agencyProcsRunning--;
+        this.finishAgency(a, e, false);
+        this.wake?.();
+      });
+    }
+  }
+
+  /** One load-generator process running every agency's session. */
+  private startFleet(address: string, procs: ManagedProcess[], sampler: Sampler): void {
+    const o = this.o;
+    const n = this.agencies.length;
+    const args = ["--agencies", `1-${n}`, "--data", fleetDataDir(o.dataFiles)!];
+    if (o.fleetConcurrency !== undefined) args.push("--concurrency", String(o.fleetConcurrency));
+    const p = new ManagedProcess({
+      name: "load generator",
+      command: process.execPath,
+      args: [...FLEET_NODE_ARGS, ...(o.agencyNodeArgs?.(1) ?? []), AGENCY_MAIN, ...args],
+      cwd: o.runDir,
+      env: this.agencyEnv(address),
+      onLine: (line, _s, at) => this.onFleetLine(line, at),
+      logPath: this.logPath("agencies"),
+    });
+    for (const a of this.agencies) a.proc = p;
+    procs.push(p);
+    this.agencyProcs.push(p);
+    this.agencyProcsRunning++;
+    sampler.add(p);
+    void p.exited.then((e) => {
+      this.agencyProcsRunning--;
+      this.event({ kind: "fleet_exit", exit: e, pid: p.pid, at: this.elapsed(e.at) });
+      // an agency that did not log its end ends with the process (and without its winners)
+      for (const a of this.agencies) if (a.exit === null) this.finishAgency(a, e, true);
+      if (e.code !== 0 && e.code !== 3 && this.failure === null) {
+        this.fail(`the load generator ended with ${exitText(e)}`);
+      }
+      this.wake?.();
+    });
+  }
+
+  private finishAgency(a: AgencyLive, e: ExitInfo, fleet: boolean): void {
+    if (a.exit !== null) return;
+    a.exit = e;
+    const ok = (e.code === 0 || e.code === 3) && a.winners !== null;
+    a.phase = ok ? "done" : "failed";
+    this.event({ kind: "agency_exit", agency: a, fleet, at: this.elapsed(e.at) });
+    if (!ok) this.fail(`agency ${a.id} ended without its winners (${exitText(e)})`);
   }
 
   /** Resolves when `cond` holds, re-checked whenever something happened. */
@@ -332,13 +498,18 @@ export class LotteryRun {
     }
   }
 
-  private onServerLine(line: string, at: number): void {
+  private onServerLine(s: ServerLive, line: string, at: number): void {
     const m = parseLogLine(line);
     if (m === null) return;
-    const s = this.server;
+    const total = this.server;
+    const many = total !== s;
     switch (m.action) {
       case "apuesta_recibida":
-        if (m.result === "success") s.stored += num(m.fields.cantidad);
+        if (m.result === "success") {
+          const n = num(m.fields.cantidad);
+          s.stored += n;
+          if (many) total.stored += n;
+        }
         break;
       case "accept_connections":
         if (m.result === "in_progress" && s.port === null && m.fields.port !== undefined) {
@@ -349,26 +520,65 @@ export class LotteryRun {
         break;
       case "agency_done":
         if (m.result === "success") {
+          const t = this.elapsed(at);
           s.agenciesDone++;
-          s.lastDoneAt = this.elapsed(at);
-          if (s.proc) {
-            s.proc.sample();
-            s.peakRssBeforeDrawKb = s.proc.stats.peakRssKb;
+          s.lastDoneAt = t;
+          if (many) {
+            total.agenciesDone++;
+            total.lastDoneAt = t;
+          }
+          // every server's peak so far: after the last DONE, the ingest's peak of each
+          for (const r of this.servers) {
+            if (!r.proc) continue;
+            r.proc.sample();
+            r.peakRssBeforeDrawKb = r.proc.stats.peakRssKb;
+          }
+          if (many) {
+            total.peakRssBeforeDrawKb = Math.max(
+              ...this.servers.map((r) => r.peakRssBeforeDrawKb ?? 0),
+            );
           }
         }
         break;
       case "sorteo":
         if (m.result === "success") {
-          s.drawAt = this.elapsed(at);
-          this.event({ kind: "draw", at: s.drawAt });
+          s.draws++;
+          s.drawAt ??= this.elapsed(at);
+          if (many) {
+            total.draws++;
+            total.drawAt ??= s.drawAt;
+          }
+          this.event({ kind: "draw", replica: this.servers.indexOf(s) + 1, at: s.drawAt });
         }
         break;
+    }
+  }
+
+  /** A load generator's line: an agency's (it carries `client_id: N`) or its own. */
+  private onFleetLine(line: string, at: number): void {
+    const m = parseLogLine(line);
+    if (m === null) return;
+    const t = this.elapsed(at);
+    for (const a of this.agencies) a.upAt ??= t;
+    const id = Number(m.fields.client_id);
+    const a = Number.isInteger(id) ? this.agencies[id - 1] : undefined;
+    if (a === undefined) return;
+    this.agencyLine(a, m, at);
+    if (m.action === "agency" && a.exit === null) {
+      // its session is over: 0, 3 (data errors, bets_stored given) or 1 (a fatal error)
+      const code = m.result === "success" ? 0 : m.fields.bets_stored !== undefined ? 3 : 1;
+      this.finishAgency(a, { code, signal: null, at }, true);
+      this.wake?.();
     }
   }
 
   private onAgencyLine(a: AgencyLive, line: string, at: number): void {
     const m = parseLogLine(line);
     if (m === null) return;
+    this.agencyLine(a, m, at);
+  }
+
+  private agencyLine(a: AgencyLive, m: LogLine, at: number): void {
     a.upAt ??= this.elapsed(at);
     switch (m.action) {
       case "apuesta_enviada":
@@ -447,6 +657,8 @@ export interface StoredCounts {
   perAgency: Map<number, { rows: number; winners: number }>;
   /** Rows that were not 6 fields with a numeric agency (should be none). */
   bad: number;
+  /** PostgreSQL: agency -> rows of the `winners` table (what the draw stored). */
+  drawn?: Map<number, number>;
 }
 
 /** Counts the rows and winners per agency in the server's bets.csv (streamed). */
@@ -489,6 +701,46 @@ export async function countStoredBets(path: string): Promise<StoredCounts> {
   const last = reader.end();
   if (last) take(last);
   return out;
+}
+
+/**
+ * Counts the rows and winners per agency in the PostgreSQL store's `bets` table (and, in
+ * `drawn`, the winners its draw stored per agency), with the `pg` client the server uses.
+ */
+export async function countStoredBetsPg(url: string): Promise<StoredCounts> {
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    const out: StoredCounts = { rows: 0, perAgency: new Map(), bad: 0, drawn: new Map() };
+    const exists = await client.query<{ bets: string | null; winners: string | null }>(
+      "SELECT to_regclass('bets')::text AS bets, to_regclass('winners')::text AS winners",
+    );
+    if (exists.rows[0]?.bets == null) return out;
+    const r = await client.query<{ agency: number; rows: string; winners: string }>(
+      `SELECT agency, count(*) AS rows, count(*) FILTER (WHERE number = ${WINNING_NUMBER}) AS winners
+         FROM bets GROUP BY agency`,
+    );
+    for (const row of r.rows) {
+      const rows = Number(row.rows);
+      out.perAgency.set(row.agency, { rows, winners: Number(row.winners) });
+      out.rows += rows;
+    }
+    if (exists.rows[0]?.winners != null) {
+      const w = await client.query<{ agency: number; n: string }>(
+        "SELECT agency, count(*) AS n FROM winners GROUP BY agency",
+      );
+      for (const row of w.rows) out.drawn!.set(row.agency, Number(row.n));
+    }
+    return out;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** countStoredBets or countStoredBetsPg, whichever store the run used. */
+export function countStored(target: StorageTarget): Promise<StoredCounts> {
+  return target.kind === "file" ? countStoredBets(target.path) : countStoredBetsPg(target.url);
 }
 
 /** Counts the lines of a file (an estimate of its rows, for progress bars). */

@@ -9,7 +9,7 @@
 // costs start-up time and protects nothing.)
 
 import { execFile, spawnSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { appendFile, chmod, chown, mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
@@ -32,6 +32,8 @@ export interface PgCluster {
   restart(): Promise<void>;
   /** pg_ctl stop -m fast. Idempotent. */
   stop(): Promise<void>;
+  /** The postmaster's pid (from data/postmaster.pid), null when it is not running. */
+  pid(): number | null;
 }
 
 export interface PgClusterOptions {
@@ -45,6 +47,13 @@ export interface PgClusterOptions {
 
 export class PgClusterError extends Error {
   override name = "PgClusterError";
+}
+
+/** Why startPgCluster cannot work here (the binaries are missing), or null. */
+export function pgClusterUnavailable(bin = process.env.PG_BIN ?? DEFAULT_PG_BIN): string | null {
+  const initdb = join(bin, "initdb");
+  if (existsSync(initdb) && existsSync(join(bin, "pg_ctl"))) return null;
+  return `PostgreSQL 15 not found (${initdb}): install Debian package postgresql (apt-get install -y postgresql)`;
 }
 
 const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0;
@@ -95,11 +104,8 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
   const initdb = join(bin, "initdb");
   const pgCtl = join(bin, "pg_ctl");
   const psqlBin = existsSync(join(bin, "psql")) ? join(bin, "psql") : "psql";
-  if (!existsSync(initdb) || !existsSync(pgCtl)) {
-    throw new PgClusterError(
-      `PostgreSQL 15 not found (${initdb}): install Debian package postgresql (apt-get install -y postgresql)`,
-    );
-  }
+  const missing = pgClusterUnavailable(bin);
+  if (missing !== null) throw new PgClusterError(missing);
   const dir = resolve(opts.dir);
   const data = join(dir, "data");
   const sock = join(dir, "sock");
@@ -184,6 +190,15 @@ export async function startPgCluster(opts: PgClusterOptions): Promise<PgCluster>
     },
     async restart() {
       await run(pgCtl, ["-D", data, "-l", logFile, "-m", "fast", "-w", "-t", "60", "restart"]);
+    },
+    pid() {
+      if (stopped) return null;
+      try {
+        const pid = Number(readFileSync(join(data, "postmaster.pid"), "latin1").split("\n", 1)[0]);
+        return Number.isInteger(pid) && pid > 0 ? pid : null;
+      } catch {
+        return null;
+      }
     },
     async stop() {
       if (stopped) return;

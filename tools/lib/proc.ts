@@ -6,7 +6,7 @@
 // seen to exit (a pid can be reused once its process is reaped).
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, readFileSync, type WriteStream } from "node:fs";
+import { createWriteStream, readdirSync, readFileSync, type WriteStream } from "node:fs";
 import { performance } from "node:perf_hooks";
 
 export interface ExitInfo {
@@ -227,6 +227,52 @@ export class Sampler {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
+}
+
+/**
+ * CPU time (ms) used so far by a process and all its descendants: its own user + system time,
+ * that of its children it has reaped (cutime + cstime) and that of its live descendants. The
+ * difference between two readings is what the whole tree used meanwhile, even when workers come
+ * and go (a PostgreSQL postmaster and its backends). null when the process is gone.
+ */
+export function treeCpuMs(pid: number): number | null {
+  const parse = (text: string) => {
+    const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    const t = (i: number) => Number(rest[i]) || 0;
+    return { ppid: t(1), own: t(11) + t(12), reaped: t(13) + t(14) };
+  };
+  let root: ReturnType<typeof parse>;
+  try {
+    root = parse(readFileSync(`/proc/${pid}/stat`, "latin1"));
+  } catch {
+    return null;
+  }
+  const children = new Map<number, { own: number; reaped: number; kids: number[] }>();
+  const byParent = new Map<number, number[]>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    let st: ReturnType<typeof parse>;
+    try {
+      st = parse(readFileSync(`/proc/${name}/stat`, "latin1"));
+    } catch {
+      continue; // gone meanwhile
+    }
+    const p = Number(name);
+    children.set(p, { own: st.own, reaped: st.reaped, kids: [] });
+    const list = byParent.get(st.ppid);
+    if (list) list.push(p);
+    else byParent.set(st.ppid, [p]);
+  }
+  let ticks = root.own + root.reaped;
+  const stack = [...(byParent.get(pid) ?? [])];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    const c = children.get(p);
+    if (!c) continue;
+    ticks += c.own + c.reaped;
+    stack.push(...(byParent.get(p) ?? []));
+  }
+  return (ticks * 1000) / CLK_TCK;
 }
 
 /** A minimal environment for the child programs: nothing of the caller's configuration leaks in. */
