@@ -231,10 +231,65 @@ export function writeAgencyFile(agency, rows) {
   writeFileSync(join(ROOT, `.data/agency-${agency}.csv`), rows.map((r) => `${r}\n`).join(""));
 }
 
-/** `sh generar-compose.sh docker-compose-dev.yaml N`, with CLIENT_MODE when given. */
-export function generateCompose(clients, mode) {
-  const env = mode ? { CLIENT_MODE: mode } : { CLIENT_MODE: "" };
+/**
+ * `sh generar-compose.sh docker-compose-dev.yaml N`, with CLIENT_MODE when given and
+ * SERVER_REPLICAS when `replicas` is given (else both emptied: the caller's environment
+ * never changes what a test runs).
+ */
+export function generateCompose(clients, mode, { replicas } = {}) {
+  const env = {
+    CLIENT_MODE: mode ?? "",
+    SERVER_REPLICAS: replicas ? String(replicas) : "",
+  };
   check("sh", ["generar-compose.sh", COMPOSE_FILE, String(clients)], { env });
+}
+
+// ---------------------------------------------------------------------------------
+// Server replicas on PostgreSQL (SERVER_REPLICAS=N)
+
+/** The PostgreSQL service of a replica compose file (generar-compose.sh). */
+export const PG = { container: "postgres", user: "quiniela", db: "quiniela" };
+export const MAX_REPLICAS = 9;
+
+/** Server containers: `server`, or `server1` … `serverN` with N replicas. */
+export const serverNames = (replicas = 0) =>
+  replicas > 0 ? Array.from({ length: replicas }, (_, i) => `server${i + 1}`) : ["server"];
+
+/** `psql -tA` inside the postgres container; returns stdout (throws on failure). */
+export function psql(sql, { csv = false } = {}) {
+  const args = ["exec", PG.container, "psql", "-U", PG.user, "-d", PG.db, "-v", "ON_ERROR_STOP=1"];
+  if (!csv) args.push("-tA");
+  return check("docker", [...args, "-c", sql], { timeout: 120 * SECOND }).stdout;
+}
+
+/** A container's address on tp0_testing_net (null when it has none). */
+export function containerIp(container) {
+  const r = run("docker", [
+    "inspect",
+    "-f",
+    '{{with index .NetworkSettings.Networks "tp0_testing_net"}}{{.IPAddress}}{{end}}',
+    container,
+  ]);
+  const ip = r.stdout.trim();
+  return r.status === 0 && ip !== "" ? ip : null;
+}
+
+/**
+ * Every parsed line of one container's whole log (`docker logs`, stdout then stderr), as
+ * `docker compose logs` would show it (source = the container name). Unlike the followed
+ * stream it is complete and in the container's own order once the container is idle.
+ */
+export function containerMessages(container) {
+  const r = check("docker", ["logs", container]);
+  const messages = [];
+  for (const text of [r.stdout, r.stderr]) {
+    for (const line of text.split("\n")) {
+      if (line.trim() === "") continue;
+      const msg = parseLine(`${container} | ${line}`);
+      if (msg) messages.push(msg);
+    }
+  }
+  return messages;
 }
 
 // ---------------------------------------------------------------------------------
@@ -254,12 +309,19 @@ export function composeUp() {
 export function composeDown(grace = 10, cwd = ROOT) {
   if (!existsSync(join(cwd, COMPOSE_FILE))) return;
   compose(["stop", "-t", String(grace)], { timeout: (grace + 60) * SECOND, cwd });
-  compose(["down", "--remove-orphans", "-t", "1"], { timeout: 120 * SECOND, cwd });
+  // -v: anonymous volumes too (the PostgreSQL data of a replica run).
+  compose(["down", "-v", "--remove-orphans", "-t", "1"], { timeout: 120 * SECOND, cwd });
 }
+
+/** Fixed container names the generated files use (container_name), replicas included. */
+export const FIXED_NAMES = ["server", ...serverNames(MAX_REPLICAS), PG.container];
 
 /**
  * Removes whatever a previous (possibly interrupted) run left in project tp0: the
- * generated project, the mock servers, and stray containers called server/clientN.
+ * generated project, the mock servers, and stray containers of the project (server,
+ * server1..9, postgres, clientN; with their anonymous volumes). A container that holds
+ * one of those names outside project tp0 is someone else's: it is left alone, with a
+ * warning (`up` will then report the name conflict).
  */
 export function cleanUpContainers() {
   composeDown(1);
@@ -279,8 +341,23 @@ export function cleanUpContainers() {
   ]);
   const stray = run("docker", ["ps", "-aq", "--filter", "label=com.docker.compose.project=tp0"]);
   const ids = stray.stdout.split(/\s+/).filter(Boolean);
-  if (ids.length > 0) run("docker", ["rm", "-f", ...ids]);
+  if (ids.length > 0) run("docker", ["rm", "-f", "-v", ...ids]);
   run("docker", ["network", "rm", "tp0_testing_net"]);
+  const others = run("docker", [
+    "ps",
+    "-a",
+    "--format",
+    '{{.Names}}\t{{.Label "com.docker.compose.project"}}',
+  ]);
+  const fixed = new Set(FIXED_NAMES);
+  for (const row of others.stdout.split("\n")) {
+    const [name, project] = row.split("\t");
+    if (name && (fixed.has(name) || /^client\d+$/.test(name)) && project !== "tp0") {
+      process.stderr.write(
+        `e2e: warning: a container named ${name} exists outside project tp0 (project: ${project || "none"}); it is not removed, and compose cannot create its own ${name}\n`,
+      );
+    }
+  }
 }
 
 /** Exit code of a container (null while running or when it does not exist). */
@@ -459,11 +536,12 @@ export function allExited(messages, names) {
   return names.every((n) => exits.has(n));
 }
 
-/** Sum of the `cantidad` of the server's successful apuesta_recibida lines. */
-export function betsReceived(messages) {
+/** Sum of the `cantidad` of the servers' successful apuesta_recibida lines. */
+export function betsReceived(messages, servers = ["server"]) {
   return messages
     .filter(
-      (m) => m.source === "server" && m.action === "apuesta_recibida" && m.result === "success",
+      (m) =>
+        servers.includes(m.source) && m.action === "apuesta_recibida" && m.result === "success",
     )
     .reduce((sum, m) => sum + Number(m.fields.cantidad), 0);
 }

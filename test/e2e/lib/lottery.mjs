@@ -1,5 +1,6 @@
-// Lottery scenarios shared by cases 7 and 8: generated agency files with known
-// winners, and the checks of a whole run (bets received, one draw, winners per agency).
+// Lottery scenarios shared by cases 7, 8, 9 and 10: generated agency files with known
+// winners, and the checks of a whole run (bets received, one draw, winners per agency),
+// with one server or with several replicas (`servers`).
 
 import assert from "node:assert/strict";
 import {
@@ -22,23 +23,41 @@ export function agencyRows(rows, winners) {
   });
 }
 
-/** Checks a whole lottery run; `expected` = winners per agency (index 0 = agency 1). */
-export function checkLottery(messages, expected, totalBets) {
+/**
+ * Checks a whole lottery run; `expected` = winners per agency (index 0 = agency 1).
+ * `servers`: the server containers (replicas: server1..N), which together log one sorteo
+ * and whose cantidad values add up to every bet. `killed`: replicas killed on purpose
+ * (SIGKILL): they must have exited 137, and as one may die between a commit and its log
+ * line, the cantidad values may then fall short of every bet (never exceed it): the
+ * caller checks the stored bets themselves.
+ */
+export function checkLottery(
+  messages,
+  expected,
+  totalBets,
+  { servers = ["server"], killed = [] } = {},
+) {
   const names = clientNames(expected.length);
   assert.deepEqual(failures(messages), [], `no operation may fail:\n${show(failures(messages))}`);
 
-  const server = messages.filter((m) => m.source === "server");
-  const draws = server.filter((m) => m.action === "sorteo");
-  assert.equal(draws.length, 1, "the server logs sorteo exactly once");
+  const fromServers = messages.filter((m) => servers.includes(m.source));
+  const draws = fromServers.filter((m) => m.action === "sorteo");
+  assert.equal(draws.length, 1, `the server(s) log sorteo exactly once:\n${show(draws)}`);
   assert.equal(draws[0].result, "success");
-  const drawAt = server.indexOf(draws[0]);
-  const received = server.filter((m) => m.action === "apuesta_recibida");
+  // Each container's lines keep their order; the drawing one got every batch it took first.
+  const drawer = fromServers.filter((m) => m.source === draws[0].source);
+  const drawAt = drawer.indexOf(draws[0]);
   assert.ok(
-    received.every((m) => server.indexOf(m) < drawAt),
+    drawer.every((m) => m.action !== "apuesta_recibida" || drawer.indexOf(m) < drawAt),
     "every batch is received before the draw (server log order)",
   );
+  const received = fromServers.filter((m) => m.action === "apuesta_recibida");
   const total = received.reduce((a, m) => a + Number(m.fields.cantidad), 0);
-  assert.equal(total, totalBets, "the cantidad values add up to every bet");
+  if (killed.length === 0) {
+    assert.equal(total, totalBets, "the cantidad values add up to every bet");
+  } else {
+    assert.ok(total <= totalBets, `the cantidad values (${total}) exceed the bets (${totalBets})`);
+  }
 
   const exits = exitsOf(messages);
   for (const [i, name] of names.entries()) {
@@ -54,14 +73,21 @@ export function checkLottery(messages, expected, totalBets) {
     assert.equal(exits.get(name), 0, `${name} exits 0`);
     assert.equal(exitCode(name), 0, `${name}: State.ExitCode`);
   }
-  assert.ok(!exits.has("server"), "the server keeps running");
+  for (const server of servers) {
+    if (killed.includes(server)) {
+      assert.equal(exitCode(server), 137, `${server} was killed (SIGKILL: 137)`);
+    } else {
+      assert.ok(!exits.has(server), `${server} keeps running`);
+      assert.equal(exitCode(server), null, `${server} is running`);
+    }
+  }
 }
 
 /** End condition of a lottery run: every client exited, every bet received, the draw logged. */
-export function lotteryDone(messages, names, totalBets) {
+export function lotteryDone(messages, names, totalBets, servers = ["server"]) {
   return (
     allExited(messages, names) &&
-    betsReceived(messages) >= totalBets &&
-    messages.some((m) => m.source === "server" && m.action === "sorteo")
+    betsReceived(messages, servers) >= totalBets &&
+    messages.some((m) => servers.includes(m.source) && m.action === "sorteo")
   );
 }
