@@ -8,6 +8,11 @@ COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo "docker 
 COMPOSE_FILE ?= docker-compose-dev.yaml
 # Used only when $(COMPOSE_FILE) does not exist yet, or by `make compose`.
 CLIENTS ?= 5
+# Server replicas sharing a postgres:15 service (1..9; empty or 0: the single server on the
+# file store). Taken from the command line (`make docker-compose-up SERVER_REPLICAS=3`) or
+# the environment. When it is set, docker-compose-up always rewrites $(COMPOSE_FILE) (for
+# $(CLIENTS) clients, CLIENT_MODE), so the file matches what was asked for.
+SERVER_REPLICAS ?=
 # Seconds `docker-compose-down` lets the containers shut down after SIGTERM.
 GRACE ?= 10
 
@@ -44,31 +49,45 @@ docker-image:
 	docker build --force-rm -f ./client/Dockerfile -t "client:latest" .
 .PHONY: docker-image
 
-# Writes $(COMPOSE_FILE) for $(CLIENTS) clients; CLIENT_MODE=echo|bet|batch (default batch).
+# Writes $(COMPOSE_FILE) for $(CLIENTS) clients; CLIENT_MODE=echo|bet|batch (default batch),
+# SERVER_REPLICAS=N for N server replicas on PostgreSQL.
 compose:
-	./generar-compose.sh $(COMPOSE_FILE) $(CLIENTS)
+	SERVER_REPLICAS="$(SERVER_REPLICAS)" ./generar-compose.sh $(COMPOSE_FILE) $(CLIENTS)
 .PHONY: compose
 
-# Created only when missing: docker-compose-up never overwrites a file you generated.
+# Created only when missing: docker-compose-up never overwrites a file you generated
+# (unless SERVER_REPLICAS is given: then it is rewritten through `compose`, below).
 $(COMPOSE_FILE):
-	./generar-compose.sh $@ $(CLIENTS)
+	SERVER_REPLICAS="$(SERVER_REPLICAS)" ./generar-compose.sh $@ $(CLIENTS)
+
+ifneq ($(strip $(SERVER_REPLICAS)),)
+COMPOSE_DEP := compose
+else
+COMPOSE_DEP := $(COMPOSE_FILE)
+endif
 
 # Batch agencies need .data/agency-N.csv: missing files are filled in first (the course's
 # files when they are around, else synthetic ones shaped like them; see .data/README.md).
 # DATA=check only reports missing files (and fails) instead.
 DATA ?= prepare
-agency-data: docker-image $(COMPOSE_FILE)
+agency-data: docker-image $(COMPOSE_DEP)
 	sh ./scripts/agency-data.sh prepare $(COMPOSE_FILE)
 .PHONY: agency-data
 
-docker-compose-up: docker-image $(COMPOSE_FILE)
+# --remove-orphans: containers of project tp0 that the file no longer lists (say the
+# replicas of an earlier SERVER_REPLICAS run) are removed, so the name `server` never
+# reaches a leftover server.
+docker-compose-up: docker-image $(COMPOSE_DEP)
 	sh ./scripts/agency-data.sh $(DATA) $(COMPOSE_FILE)
-	$(COMPOSE) -f $(COMPOSE_FILE) up -d
+	$(COMPOSE) -f $(COMPOSE_FILE) up -d --remove-orphans
 .PHONY: docker-compose-up
 
+# SIGTERM with a grace period, then `down -v`: containers, network and the anonymous
+# volumes go (with replicas, the PostgreSQL data: the next run starts from an empty
+# database, as the single server starts from an empty bets.csv in a new container).
 docker-compose-down:
 	$(COMPOSE) -f $(COMPOSE_FILE) stop -t $(GRACE)
-	$(COMPOSE) -f $(COMPOSE_FILE) down
+	$(COMPOSE) -f $(COMPOSE_FILE) down -v --remove-orphans
 .PHONY: docker-compose-down
 
 docker-compose-logs:
