@@ -2,7 +2,6 @@
 // resolves to several replicas (Docker DNS for a scaled service). Agencies spread over the
 // replicas by their id and move to the next one when a connection fails.
 
-import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { QuinielaError } from "./errors.js";
 
@@ -56,8 +55,11 @@ export function formatEndpoint(e: Endpoint): string {
 /** Resolves a host name to all its addresses. */
 export type Lookup = (host: string) => Promise<string[]>;
 
-export const systemLookup: Lookup = async (host) =>
-  (await dnsLookup(host, { all: true })).map((a) => a.address);
+// node:dns is loaded on the first name to resolve: IP literals (local runs) never need it.
+export const systemLookup: Lookup = async (host) => {
+  const { lookup } = await import("node:dns/promises");
+  return (await lookup(host, { all: true })).map((a) => a.address);
+};
 
 function v4Number(a: string): number {
   return a.split(".").reduce((n, o) => n * 256 + Number(o), 0);
