@@ -6,11 +6,15 @@
  *   npm run bench [-- options]          (build, then node dist/tools/bench.js)
  *
  * Scales: `course` (the course's 78,697 bets in 5 agencies), `5x1M` (5 agencies x 1,000,000),
- * `50x100k` (50 agencies x 100,000). Each scale runs a base configuration (window 32, durable
- * fdatasync writes, the agency's default max-amount) and, unless --no-variants, the variants:
- * window 1 (course, 5x1M), STORAGE_SYNC=none (course, 5x1M) and full 8 kB frames
- * (max-amount 65535; course, 5x1M). Every configuration runs 3 times and the median is
- * reported (--runs for the course scale, --large-runs for the others).
+ * `50x100k` (50 agencies x 100,000), `1000x5k` (1,000 agencies x 5,000, driven by one
+ * load-generator process: `quiniela-agency --agencies 1-1000 --data DIR`). Each scale runs a
+ * base configuration (one server, the file store: window 32, durable fdatasync writes, the
+ * agency's default max-amount) and, unless --no-variants, the variants: window 1 (course, 5x1M),
+ * STORAGE_SYNC=none (course, 5x1M) and full 8 kB frames (max-amount 65535; course, 5x1M); and
+ * `pg3`, 3 server replicas sharing a throwaway PostgreSQL 15 cluster (durable commits; 5x1M,
+ * 1000x5k). --configs picks configurations, --scale-out the scale-out rows. Every configuration
+ * runs 3 times and the median is reported (--runs for the course scale, --large-runs for the
+ * others).
  *
  * Measured per run (see docs/bench.md):
  *   seconds   from spawning the server to the last agency's `consulta_ganadores` line;
@@ -19,9 +23,10 @@
  *             `agency_done` (the draw reads bets.csv back);
  *   RSS       peak resident memory (VmHWM polled from /proc every 20 ms) of the server and
  *             of agency 1 (plus the largest of all agencies);
- *   CPU       user+system seconds of the server and of all agencies together.
+ *   CPU       user+system seconds of the server and of all agencies together (replicas: all
+ *             servers together; PostgreSQL: the postmaster and all its processes).
  * Each run is also checked: every agency exits 0 with the generated number of winners and
- * bets.csv holds exactly the bets sent.
+ * bets.csv (PostgreSQL: the bets table) holds exactly the bets sent, one `sorteo` in all.
  *
  * Writes results/bench.json and results/bench.md (--out DIR). With --profile, also runs the
  * base configuration of each selected scale once more with `node --cpu-prof` on the server and
@@ -42,41 +47,78 @@ import { int, markdownTable, mb, secs, sig3, table } from "./lib/format.js";
 import {
   COURSE_BETS,
   checkBuilt,
-  countStoredBets,
+  countStored,
   LotteryRun,
   type SyncMode,
+  THROWAWAY_PG_SETTINGS,
 } from "./lib/lottery.js";
-import { describeExit } from "./lib/proc.js";
+import { type PgCluster, pgClusterUnavailable, startPgCluster } from "./lib/pg-cluster.js";
+import { describeExit, treeCpuMs } from "./lib/proc.js";
 
 export interface Scale {
   id: string;
   label: string;
   bets: readonly number[];
   small: boolean;
+  /** The agencies run from one load-generator process (too many for a process each). */
+  fleet?: boolean;
 }
 
 export const SCALES: readonly Scale[] = [
   { id: "course", label: "course files' size", bets: COURSE_BETS, small: true },
   { id: "5x1M", label: "5 × 1,000,000", bets: Array<number>(5).fill(1_000_000), small: false },
   { id: "50x100k", label: "50 × 100,000", bets: Array<number>(50).fill(100_000), small: false },
+  {
+    id: "1000x5k",
+    label: "1,000 × 5,000",
+    bets: Array<number>(1000).fill(5_000),
+    small: false,
+    fleet: true,
+  },
 ];
 
 interface Config {
+  /** For --configs. */
+  id: string;
   name: string;
   window: number;
   sync: SyncMode;
   /** undefined: the agency's default (100). */
   maxAmount?: number;
+  /** Server replicas sharing a throwaway PostgreSQL (undefined: one server, the file store). */
+  pgReplicas?: number;
 }
 
-const BASE: Config = { name: "base", window: 32, sync: "fdatasync" };
+const BASE: Config = { id: "base", name: "base", window: 32, sync: "fdatasync" };
 const VARIANTS: readonly Config[] = [
-  { name: "window 1", window: 1, sync: "fdatasync" },
-  { name: "sync none", window: 32, sync: "none" },
-  { name: "8 kB frames", window: 32, sync: "fdatasync", maxAmount: 65535 },
+  { id: "window1", name: "window 1", window: 1, sync: "fdatasync" },
+  { id: "sync-none", name: "sync none", window: 32, sync: "none" },
+  { id: "8k", name: "8 kB frames", window: 32, sync: "fdatasync", maxAmount: 65535 },
 ];
+const PG3: Config = {
+  id: "pg3",
+  name: "3 replicas + PostgreSQL",
+  window: 32,
+  sync: "fdatasync",
+  pgReplicas: 3,
+};
+const CONFIGS: readonly Config[] = [BASE, ...VARIANTS, PG3];
 /** Scales that get the variants. */
 const VARIANT_SCALES = new Set(["course", "5x1M"]);
+/** Scales that get 3 replicas + PostgreSQL. */
+const PG_SCALES = new Set(["5x1M", "1000x5k"]);
+/** --scale-out: the rows of the scale-out work (replicas, 1,000 agencies). */
+const SCALE_OUT_SCALES = ["5x1M", "1000x5k"];
+const isScaleOut = (scale: Scale, config: Config) => config.id === "pg3" || scale.id === "1000x5k";
+
+/** The configurations a scale runs by default. */
+function configsOf(scale: Scale, variants: boolean): Config[] {
+  return [
+    BASE,
+    ...(variants && VARIANT_SCALES.has(scale.id) ? VARIANTS : []),
+    ...(PG_SCALES.has(scale.id) ? [PG3] : []),
+  ];
+}
 
 export interface RunRecord {
   ok: boolean;
@@ -99,6 +141,11 @@ export interface RunRecord {
   serverSysS: number;
   agenciesCpuS: number;
   agenciesSysS: number;
+  /** Server processes, and the peak RSS of each (MB). */
+  servers: number;
+  serversPeakRssMb: number[];
+  /** CPU seconds of PostgreSQL (postmaster and every backend) during the run; 0: file store. */
+  postgresCpuS: number;
   /** When the last agency had booted (its first log line), since the start. */
   agenciesUpS: number;
   /**
@@ -111,6 +158,11 @@ export interface RunRecord {
 export interface ScenarioResult {
   scale: string;
   config: string;
+  /** "file" (bets.csv) or "postgres". */
+  store: "file" | "postgres";
+  replicas: number;
+  /** The agencies ran from one load-generator process. */
+  fleet: boolean;
   agencies: number;
   bets: number;
   window: number;
@@ -122,7 +174,14 @@ export interface ScenarioResult {
 
 const USAGE = `Usage: npm run bench -- [options]
 
-  --scales LIST     comma-separated: course,5x1M,50x100k (default: all)
+  --scales LIST     comma-separated: course,5x1M,50x100k,1000x5k (default: all);
+                    1000x5k runs its agencies from one load-generator process
+  --configs LIST    run these configurations on every chosen scale (default: each
+                    scale's own): base (1 server, file store; all scales), window1,
+                    sync-none, 8k (course, 5x1M), pg3 (3 replicas + PostgreSQL; 5x1M,
+                    1000x5k)
+  --scale-out       the scale-out rows: 5x1M pg3, 1000x5k base and pg3
+                    (PostgreSQL 15 needed: Debian package postgresql)
   --quick           smoke run: the course scale once, no variants
   --runs N          runs per configuration at the course scale (default 3; median reported)
   --large-runs N    runs per configuration at the larger scales (default 3)
@@ -144,6 +203,10 @@ class UsageError extends Error {}
 
 interface BenchOptions {
   scales: Scale[];
+  /** Which (scale, configuration) rows run. */
+  rows: Array<{ scale: Scale; config: Config }>;
+  /** PostgreSQL rows were asked for by name (a missing PostgreSQL is then an error). */
+  pgAsked: boolean;
   runs: number;
   largeRuns: number;
   retries: number;
@@ -166,6 +229,8 @@ function parseCli(argv: readonly string[]): BenchOptions {
       allowPositionals: false,
       options: {
         scales: { type: "string" },
+        configs: { type: "string" },
+        "scale-out": { type: "boolean" },
         quick: { type: "boolean" },
         runs: { type: "string" },
         "large-runs": { type: "string" },
@@ -193,20 +258,50 @@ function parseCli(argv: readonly string[]): BenchOptions {
   };
   const quick = values.quick === true;
   let scales = quick ? SCALES.filter((s) => s.id === "course") : [...SCALES];
+  const scaleOut = values["scale-out"] === true;
+  if (scaleOut) scales = SCALES.filter((s) => SCALE_OUT_SCALES.includes(s.id));
   const list = str("scales");
   if (list !== undefined) {
     scales = list.split(",").map((id) => {
       const s = SCALES.find((x) => x.id.toLowerCase() === id.trim().toLowerCase());
-      if (!s) throw new UsageError(`--scales: unknown scale '${id}' (course, 5x1M, 50x100k)`);
+      if (!s) {
+        throw new UsageError(
+          `--scales: unknown scale '${id}' (${SCALES.map((x) => x.id).join(", ")})`,
+        );
+      }
       return s;
     });
   }
+  const configList = str("configs");
+  let picked: Config[] | null = null;
+  if (configList !== undefined) {
+    picked = configList.split(",").map((id) => {
+      const c = CONFIGS.find((x) => x.id === id.trim().toLowerCase());
+      if (!c) {
+        throw new UsageError(
+          `--configs: unknown configuration '${id}' (${CONFIGS.map((x) => x.id).join(", ")})`,
+        );
+      }
+      return c;
+    });
+  }
+  const variants = !quick && values["no-variants"] !== true;
+  // --configs runs the configurations it names on every chosen scale; by default each scale
+  // runs its own (configsOf)
+  const rows = scales.flatMap((scale) =>
+    (picked ?? configsOf(scale, variants))
+      .filter((config) => !scaleOut || isScaleOut(scale, config))
+      .map((config) => ({ scale, config })),
+  );
+  if (rows.length === 0) throw new UsageError("--scale-out: nothing of it is selected");
   return {
-    scales,
+    scales: scales.filter((s) => rows.some((r) => r.scale === s)),
+    rows,
+    pgAsked: scaleOut || (picked?.some((c) => c.pgReplicas !== undefined) ?? false),
     runs: count("runs", quick ? 1 : 3),
     largeRuns: count("large-runs", quick ? 1 : 3),
     retries: str("retries") === "0" ? 0 : count("retries", 2),
-    variants: !quick && values["no-variants"] !== true,
+    variants,
     profile: values.profile === true,
     out: str("out") ?? "results",
     dataDir: str("data-dir") ?? null,
@@ -256,10 +351,17 @@ async function dataset(root: string, scale: Scale, generated: string[]): Promise
 interface RunSetup {
   data: DatasetResult;
   config: Config;
+  /** The agencies run from one load-generator process. */
+  fleet: boolean;
+  /** The bench's PostgreSQL cluster (configurations with pgReplicas). */
+  pg: PgCluster | null;
   profileDir?: string;
   serverNodeArgs: readonly string[];
   agencyNodeArgs: readonly string[];
+  signal?: AbortSignal;
 }
+
+let pgDatabases = 0;
 
 async function runOnce(s: RunSetup): Promise<RunRecord> {
   const runDir = await mkdtemp(join(tmpdir(), "quiniela-bench-"));
@@ -267,10 +369,22 @@ async function runOnce(s: RunSetup): Promise<RunRecord> {
     s.profileDir
       ? ["--cpu-prof", "--cpu-prof-dir", s.profileDir, "--cpu-prof-name", `${name}.cpuprofile`]
       : [];
+  const replicas = s.config.pgReplicas ?? 1;
+  let database: string | null = null;
   try {
+    let databaseUrl: string | undefined;
+    if (s.config.pgReplicas !== undefined) {
+      if (s.pg === null) throw new Error("no PostgreSQL cluster");
+      // a fresh database per run; the last run's was dropped and checkpointed away
+      database = `bench_${process.pid}_${pgDatabases++}`;
+      databaseUrl = await s.pg.createDatabase(database);
+    }
     const run = new LotteryRun({
       runDir,
       dataFiles: s.data.agencies.map((a) => a.path),
+      replicas,
+      databaseUrl,
+      fleet: s.fleet,
       sync: s.config.sync,
       window: s.config.window,
       maxAmount: s.config.maxAmount,
@@ -283,19 +397,26 @@ async function runOnce(s: RunSetup): Promise<RunRecord> {
       keepLogs: false,
       serverNodeArgs: [...s.serverNodeArgs, ...prof("server")],
       agencyNodeArgs: (id) => [...s.agencyNodeArgs, ...(id === 1 ? prof("agency-1") : [])],
+      signal: s.signal,
     });
+    const pgPid = databaseUrl !== undefined ? (s.pg?.pid() ?? null) : null;
+    const pgCpu0 = pgPid === null ? null : treeCpuMs(pgPid);
     const cpu0 = machineBusyS();
     const own0 = process.cpuUsage();
     const r = await run.run();
     const ownUsage = process.cpuUsage(own0);
     const ownCpu = (ownUsage.user + ownUsage.system) / 1e6;
     const busy = machineBusyS() - cpu0;
-    const agencyCpu = r.agencies.reduce((n, a) => n + (a.proc?.stats.cpuMs ?? 0), 0);
+    const pgCpu1 = pgPid === null ? null : treeCpuMs(pgPid);
+    const postgresCpuS = pgCpu0 === null || pgCpu1 === null ? 0 : (pgCpu1 - pgCpu0) / 1000;
+    const agencyCpu = r.agencyProcs.reduce((n, p) => n + p.stats.cpuMs, 0);
+    const serverCpu = r.servers.reduce((n, x) => n + (x.proc?.stats.cpuMs ?? 0), 0);
     const problems: string[] = [];
+    const where = databaseUrl === undefined ? "bets.csv" : "the bets table";
     if (r.failure) {
       // the run was cut short: say why, with the crashed processes' own words, and nothing more
       problems.push(r.failure);
-      const crashed = [r.server.proc, ...r.agencies.map((a) => a.proc)].filter((p) => {
+      const crashed = [...r.servers.map((x) => x.proc), ...r.agencyProcs].filter((p) => {
         const e = p?.exit;
         return e && (e.code !== 0 || e.signal !== null) && e.signal !== "SIGTERM";
       });
@@ -304,7 +425,7 @@ async function runOnce(s: RunSetup): Promise<RunRecord> {
       }
       if (crashed.length > 3) problems.push(`${crashed.length - 3} more processes failed`);
     } else {
-      const stored = await countStoredBets(r.storagePath);
+      const stored = await countStored(r.storage);
       r.agencies.forEach((a, i) => {
         const gen = s.data.agencies[i]!;
         if (a.exit?.code !== 0)
@@ -315,18 +436,25 @@ async function runOnce(s: RunSetup): Promise<RunRecord> {
         const st = stored.perAgency.get(a.id);
         if (st?.rows !== gen.rows || st.winners !== gen.winners) {
           problems.push(
-            `agency ${a.id}: bets.csv holds ${st?.rows ?? 0} rows / ${st?.winners ?? 0} winners`,
+            `agency ${a.id}: ${where} holds ${st?.rows ?? 0} rows / ${st?.winners ?? 0} winners`,
           );
+        }
+        if (stored.drawn !== undefined && (stored.drawn.get(a.id) ?? 0) !== gen.winners) {
+          problems.push(`agency ${a.id}: the winners table holds ${stored.drawn.get(a.id) ?? 0}`);
         }
       });
       if (stored.rows !== s.data.total.rows)
-        problems.push(`bets.csv: ${stored.rows} rows of ${s.data.total.rows}`);
-      if (r.server.exit?.code !== 0)
-        problems.push(`server: exit ${r.server.exit?.code ?? r.server.exit?.signal}`);
+        problems.push(`${where}: ${stored.rows} rows of ${s.data.total.rows}`);
+      for (const x of r.servers) {
+        if (x.exit?.code !== 0) problems.push(`${x.name}: exit ${x.exit?.code ?? x.exit?.signal}`);
+      }
+      const draws = r.servers.reduce((n, x) => n + x.draws, 0);
+      if (draws !== 1) problems.push(`${draws} sorteo lines across the servers`);
     }
     const bets = r.agencies.reduce((n, a) => n + (a.stored ?? 0), 0);
     const last = r.times.lastWinners ?? r.times.allExited;
-    const agencyRss = r.agencies.map((a) => a.proc?.stats.peakRssKb ?? 0);
+    const agencyRss = r.agencyProcs.map((p) => p.stats.peakRssKb);
+    const serversRss = r.servers.map((x) => mb(x.proc?.stats.peakRssKb ?? 0));
     return {
       ok: problems.length === 0,
       problems,
@@ -338,22 +466,27 @@ async function runOnce(s: RunSetup): Promise<RunRecord> {
       drawAtS: (r.server.drawAt ?? 0) / 1000,
       ingestS: ((r.server.lastDoneAt ?? 0) - (r.times.agenciesStarted ?? 0)) / 1000,
       agenciesUpS: Math.max(...r.agencies.map((a) => a.upAt ?? 0)) / 1000,
-      otherCpuS: Math.max(
-        0,
-        busy - ownCpu - ((r.server.proc?.stats.cpuMs ?? 0) + agencyCpu) / 1000,
-      ),
+      otherCpuS: Math.max(0, busy - ownCpu - postgresCpuS - (serverCpu + agencyCpu) / 1000),
       drawS: ((r.server.drawAt ?? 0) - (r.server.lastDoneAt ?? r.server.drawAt ?? 0)) / 1000,
-      serverPeakRssMb: mb(r.server.proc?.stats.peakRssKb ?? 0),
+      serverPeakRssMb: Math.max(...serversRss),
       serverIngestRssMb: mb(r.server.peakRssBeforeDrawKb ?? 0),
       agency1PeakRssMb: mb(agencyRss[0] ?? 0),
       agencyMaxPeakRssMb: mb(Math.max(...agencyRss)),
-      serverCpuS: (r.server.proc?.stats.cpuMs ?? 0) / 1000,
-      serverSysS: (r.server.proc?.stats.sysMs ?? 0) / 1000,
-      agenciesCpuS: r.agencies.reduce((n, a) => n + (a.proc?.stats.cpuMs ?? 0), 0) / 1000,
-      agenciesSysS: r.agencies.reduce((n, a) => n + (a.proc?.stats.sysMs ?? 0), 0) / 1000,
+      serverCpuS: serverCpu / 1000,
+      serverSysS: r.servers.reduce((n, x) => n + (x.proc?.stats.sysMs ?? 0), 0) / 1000,
+      agenciesCpuS: agencyCpu / 1000,
+      agenciesSysS: r.agencyProcs.reduce((n, p) => n + p.stats.sysMs, 0) / 1000,
+      servers: r.servers.length,
+      serversPeakRssMb: serversRss,
+      postgresCpuS,
     };
   } finally {
     await rm(runDir, { recursive: true, force: true });
+    if (database !== null && s.pg !== null) {
+      // its files go, and what the run left dirty is written now, not during the next run
+      await s.pg.psql(`DROP DATABASE IF EXISTS ${database}`).catch(() => undefined);
+      await s.pg.psql("CHECKPOINT").catch(() => undefined);
+    }
   }
 }
 
@@ -368,8 +501,14 @@ function disturbed(r: RunRecord): boolean {
 function report(scale: Scale, config: Config, i: number, r: RunRecord, note: string): void {
   process.stdout.write(
     `  ${scale.id} ${config.name} #${i + 1}: ${r.seconds.toFixed(3)} s, ${int(r.betsPerSecond)} bets/s, ` +
-      `ingest ${r.ingestS.toFixed(2)} s, draw ${r.drawS.toFixed(2)} s, server ${r.serverPeakRssMb.toFixed(1)} MB, ` +
-      `agency ${r.agency1PeakRssMb.toFixed(1)} MB, other CPU ${r.otherCpuS.toFixed(2)} s${note}` +
+      `ingest ${r.ingestS.toFixed(2)} s, draw ${r.drawS.toFixed(2)} s, ` +
+      (r.servers > 1
+        ? `servers ${r.serversPeakRssMb.map((x) => x.toFixed(1)).join(" / ")} MB, `
+        : `server ${r.serverPeakRssMb.toFixed(1)} MB, `) +
+      `agency ${r.agency1PeakRssMb.toFixed(1)} MB, ` +
+      `CPU s: servers ${r.serverCpuS.toFixed(2)}, agencies ${r.agenciesCpuS.toFixed(2)}` +
+      (r.postgresCpuS > 0 ? `, postgres ${r.postgresCpuS.toFixed(2)}` : "") +
+      `, other ${r.otherCpuS.toFixed(2)}${note}` +
       `${r.ok ? "" : `  PROBLEMS: ${r.problems.join("; ")}`}\n`,
   );
 }
@@ -425,6 +564,12 @@ function medianRecord(runs: RunRecord[]): RunRecord {
     serverSysS: num("serverSysS"),
     agenciesCpuS: num("agenciesCpuS"),
     agenciesSysS: num("agenciesSysS"),
+    servers: runs[0]?.servers ?? 1,
+    // server by server
+    serversPeakRssMb: (runs[0]?.serversPeakRssMb ?? []).map((_, i) =>
+      median(runs.map((r) => r.serversPeakRssMb[i] ?? 0)),
+    ),
+    postgresCpuS: num("postgresCpuS"),
   };
 }
 
@@ -464,13 +609,25 @@ const HEAD = [
   "agency RSS MB (max)",
   "server CPU s (sys)",
   "agencies CPU s (sys)",
+  "postgres CPU s",
   "other CPU s",
 ];
 
 function rowOf(r: ScenarioResult): string[] {
   const m = r.median;
   const okRuns = r.runs.filter((x) => x.ok).length;
-  const cfg = `w${r.window}, ${r.sync}${r.maxAmount === "default" ? "" : `, max-amount ${r.maxAmount}`}`;
+  const writes =
+    r.store === "postgres"
+      ? `${r.replicas === 1 ? "1 server" : `${r.replicas} replicas`} + PostgreSQL (durable commits)`
+      : r.sync;
+  const cfg =
+    `w${r.window}, ${writes}${r.maxAmount === "default" ? "" : `, max-amount ${r.maxAmount}`}` +
+    (r.fleet ? ", one load generator" : "");
+  // every server's peak when there are several
+  const rss =
+    m.serversPeakRssMb.length > 1
+      ? `${m.serversPeakRssMb.map((x) => x.toFixed(1)).join(" / ")} (${m.serverIngestRssMb.toFixed(1)})`
+      : `${m.serverPeakRssMb.toFixed(1)} (${m.serverIngestRssMb.toFixed(1)})`;
   return [
     r.scale,
     cfg,
@@ -482,10 +639,11 @@ function rowOf(r: ScenarioResult): string[] {
     int(sig3(m.betsPerSecond)),
     m.ingestS.toFixed(3),
     m.drawS.toFixed(3),
-    `${m.serverPeakRssMb.toFixed(1)} (${m.serverIngestRssMb.toFixed(1)})`,
+    rss,
     `${m.agency1PeakRssMb.toFixed(1)} (${m.agencyMaxPeakRssMb.toFixed(1)})`,
     `${m.serverCpuS.toFixed(2)} (${m.serverSysS.toFixed(2)})`,
     `${m.agenciesCpuS.toFixed(2)} (${m.agenciesSysS.toFixed(2)})`,
+    r.store === "postgres" ? m.postgresCpuS.toFixed(2) : "-",
     m.otherCpuS.toFixed(2),
   ];
 }
@@ -510,34 +668,76 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`bench: ${notBuilt}\n`);
     return 1;
   }
+  // PostgreSQL rows need the machine's PostgreSQL 15: an error when asked for by name,
+  // otherwise those rows are left out with a note
+  const pgMissing = o.rows.some((r) => r.config.pgReplicas !== undefined)
+    ? pgClusterUnavailable()
+    : null;
+  if (pgMissing !== null) {
+    if (o.pgAsked) {
+      process.stderr.write(`bench: ${pgMissing}\n`);
+      return 1;
+    }
+    process.stdout.write(`bench: leaving out the PostgreSQL rows: ${pgMissing}\n`);
+    o.rows = o.rows.filter((r) => r.config.pgReplicas === undefined);
+    o.scales = o.scales.filter((s) => o.rows.some((r) => r.scale === s));
+  }
   const m = machine();
   process.stdout.write(
     `bench: ${m.cpus} × ${m.cpuModel}, node ${m.node}, ${m.os}, commit ${m.commit}\n` +
-      `scales: ${o.scales.map((s) => s.id).join(", ")}; variants: ${o.variants ? "yes" : "no"}\n`,
+      `scales: ${o.scales.map((s) => s.id).join(", ")}; variants: ${o.variants ? "yes" : "no"}` +
+      `; rows: ${o.rows.map((r) => `${r.scale.id} ${r.config.id}`).join(", ")}\n`,
   );
+  // Ctrl-C: the running lottery stops its processes, the PostgreSQL cluster is stopped
+  const ac = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`\nbench: ${sig}: stopping\n`);
+    ac.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let pg: PgCluster | null = null;
+  let pgDir: string | null = null;
   const dataRoot = o.dataDir ? resolve(o.dataDir) : join(tmpdir(), "quiniela-bench-data");
   await mkdir(dataRoot, { recursive: true });
   const generatedDirs: string[] = [];
   await mkdir(o.out, { recursive: true });
-  const nodeArgs = { serverNodeArgs: o.serverNodeArgs, agencyNodeArgs: o.agencyNodeArgs };
+  const nodeArgs = {
+    serverNodeArgs: o.serverNodeArgs,
+    agencyNodeArgs: o.agencyNodeArgs,
+    signal: ac.signal,
+  };
   const results: ScenarioResult[] = [];
   let failed = false;
   const profiles: string[] = [];
   try {
     for (const scale of o.scales) {
+      if (ac.signal.aborted) break;
       const data = await dataset(dataRoot, scale, generatedDirs);
-      const configs = [BASE, ...(o.variants && VARIANT_SCALES.has(scale.id) ? VARIANTS : [])];
+      const fleet = scale.fleet === true;
+      const configs = o.rows.filter((r) => r.scale === scale).map((r) => r.config);
       for (const config of configs) {
+        if (ac.signal.aborted) break;
+        if (config.pgReplicas !== undefined && pg === null) {
+          pgDir = await mkdtemp(join(tmpdir(), "quiniela-bench-pg-"));
+          const t = performance.now();
+          pg = await startPgCluster({ dir: join(pgDir, "pg"), settings: THROWAWAY_PG_SETTINGS });
+          process.stdout.write(
+            `  started a throwaway PostgreSQL 15 cluster on 127.0.0.1:${pg.port} in ` +
+              `${secs(performance.now() - t)} s (${pgDir})\n`,
+          );
+        }
+        const setup = { data, config, fleet, pg, ...nodeArgs };
         const n = scale.small ? o.runs : o.largeRuns;
         const runs: RunRecord[] = [];
-        for (let i = 0; i < n; i++) {
-          let r = await runOnce({ data, config, ...nodeArgs });
+        for (let i = 0; i < n && !ac.signal.aborted; i++) {
+          let r = await runOnce(setup);
           // another program competed for the CPUs: run again (up to --retries times) and keep
           // the least disturbed attempt
           let attempt = r;
           for (let k = 0; attempt.ok && disturbed(attempt) && k < o.retries; k++) {
             report(scale, config, i, attempt, " (disturbed by other programs: running it again)");
-            attempt = await runOnce({ data, config, ...nodeArgs });
+            attempt = await runOnce(setup);
             if (!attempt.ok || attempt.otherCpuS < r.otherCpuS) r = attempt;
           }
           const note =
@@ -547,12 +747,17 @@ export async function main(argv: readonly string[]): Promise<number> {
                 ? " (kept: the least disturbed)"
                 : "";
           report(scale, config, i, attempt, note);
+          if (ac.signal.aborted) break;
           runs.push(r);
           if (!r.ok) failed = true;
         }
+        if (runs.length === 0) break;
         results.push({
           scale: scale.id,
           config: config.name,
+          store: config.pgReplicas === undefined ? "file" : "postgres",
+          replicas: config.pgReplicas ?? 1,
+          fleet,
           agencies: scale.bets.length,
           bets: data.total.rows,
           window: config.window,
@@ -562,11 +767,18 @@ export async function main(argv: readonly string[]): Promise<number> {
           median: medianRecord(runs.some((r) => r.ok) ? runs.filter((r) => r.ok) : runs),
         });
       }
-      if (o.profile) {
+      if (o.profile && !ac.signal.aborted) {
         const dir = resolve(o.out, "profile", scale.id);
         await rm(dir, { recursive: true, force: true });
         await mkdir(dir, { recursive: true });
-        const r = await runOnce({ data, config: BASE, profileDir: dir, ...nodeArgs });
+        const r = await runOnce({
+          data,
+          config: BASE,
+          fleet,
+          pg: null,
+          profileDir: dir,
+          ...nodeArgs,
+        });
         process.stdout.write(
           `  ${scale.id} profiled run: ${r.seconds.toFixed(3)} s (profiles in ${dir})\n`,
         );
@@ -580,8 +792,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
     }
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     // datasets generated by this run go, unless kept; ones kept by an earlier run stay
     if (!o.keepData) for (const d of generatedDirs) await rm(d, { recursive: true, force: true });
+    await pg?.stop();
+    if (pgDir !== null) await rm(pgDir, { recursive: true, force: true });
+  }
+  if (ac.signal.aborted) {
+    process.stderr.write("bench: interrupted; nothing written\n");
+    return 130;
   }
 
   const rows = [HEAD, ...results.map(rowOf)];
@@ -594,7 +814,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     "\nseconds: from starting the server to the last agency's winners (median of the runs); " +
     "bets/s = bets / seconds; ingest s: from starting the agencies to the last agency's DONE; " +
     "draw s: from then to the draw (`sorteo`); server RSS: peak (VmHWM) and, in parentheses, the peak " +
-    "before the draw; agency RSS: agency 1 (the largest of all); CPU: user+system (system); " +
+    "before the draw (with several replicas: each server's peak, and the largest peak before the draw); " +
+    "agency RSS: agency 1 (the largest of all; one load generator: that process); CPU: user+system " +
+    "(system), of all servers together; postgres CPU: the PostgreSQL cluster's processes; " +
     "other CPU: CPU time used meanwhile by other programs on the machine.\n";
   if (profiles.length > 0) md += `\n${profiles.join("\n")}`;
   await writeFile(join(o.out, "bench.md"), md);

@@ -52,6 +52,7 @@ import {
   LotteryRun,
   type StoredCounts,
   type SyncMode,
+  THROWAWAY_PG_SETTINGS,
 } from "./lib/lottery.js";
 import { type PgCluster, pgClusterUnavailable, startPgCluster } from "./lib/pg-cluster.js";
 import type { ExitInfo, ManagedProcess } from "./lib/proc.js";
@@ -710,12 +711,6 @@ function redactUrl(url: string): string {
 }
 
 /**
- * The throwaway cluster's settings beyond pg-cluster's (127.0.0.1 only, fsync and
- * synchronous_commit on: durable commits).
- */
-const PG_SETTINGS: Readonly<Record<string, string | number>> = {};
-
-/**
  * An existing database must not hold a lottery already (its positions and draw would be this
  * run's); with `reset`, the lottery's tables are dropped first.
  */
@@ -916,7 +911,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     } else if (pgMode) {
       const started = performance.now();
       try {
-        cluster = await startPgCluster({ dir: join(runDir, "pg"), settings: PG_SETTINGS });
+        cluster = await startPgCluster({
+          dir: join(runDir, "pg"),
+          settings: THROWAWAY_PG_SETTINGS,
+        });
         databaseUrl = await cluster.createDatabase("quiniela");
       } catch (e) {
         if (ac.signal.aborted) return 130;

@@ -174,6 +174,12 @@ export interface LotteryResult {
   storage: StorageTarget;
 }
 
+/**
+ * Settings of the throwaway PostgreSQL cluster that run-local and bench start, beyond
+ * pg-cluster's own (127.0.0.1 only; fsync and synchronous_commit on: durable commits).
+ */
+export const THROWAWAY_PG_SETTINGS: Readonly<Record<string, string | number>> = {};
+
 /** The load generator's node flags: those of the quiniela-agency bin's shebang. */
 export const FLEET_NODE_ARGS = ["--max-semi-space-size=2"];
 
