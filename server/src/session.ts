@@ -342,7 +342,12 @@ export class AgencySession {
       this.waitingForDraw = this.drawCancels.size > 0;
       answer();
     });
-    if (!this.lottery.drawn) this.drawCancels.add(cancel);
+    if (!this.lottery.drawn) {
+      this.drawCancels.add(cancel);
+      // With replicas, a draw left unfinished by a replica that died can be taken over here:
+      // the lottery asks the store once (nothing happens unless every agency has finished).
+      this.lottery.maybeDraw();
+    }
   }
 
   // ---- reply queue
