@@ -11,8 +11,8 @@
 // Modules loaded with a dynamic import() (the PostgreSQL store) become chunks next to the
 // bundle, loaded only when used. The config parsers stay in node_modules: config.ts loads them
 // only when a config file exists.
-import { chmodSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { chmodSync, readdirSync, rmSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
@@ -24,9 +24,11 @@ const programs = {
   "quiniela-agency": "dist/client/src/main.js",
 };
 
-rmSync(out, { recursive: true, force: true });
+// Files are overwritten in place and stale ones (old chunk hashes) removed afterwards, rather
+// than emptying dist/bin first: programs started meanwhile (tests, a bench) keep finding them.
+const written = new Set();
 for (const [name, entry] of Object.entries(programs)) {
-  await build({
+  const result = await build({
     entryPoints: { [name]: join(root, entry) },
     outdir: out,
     chunkNames: `${name}-chunks/[name]-[hash]`,
@@ -40,6 +42,13 @@ for (const [name, entry] of Object.entries(programs)) {
     packages: "external",
     sourcemap: "linked",
     logLevel: "warning",
+    metafile: true,
+    absWorkingDir: root,
   });
+  for (const file of Object.keys(result.metafile.outputs)) written.add(resolve(root, file));
   chmodSync(join(out, `${name}.js`), 0o755);
+}
+for (const entry of readdirSync(out, { recursive: true, withFileTypes: true })) {
+  const file = join(entry.parentPath ?? entry.path, entry.name);
+  if (entry.isFile() && !written.has(file)) rmSync(file);
 }
