@@ -51,7 +51,9 @@ const haveCourseData = existsSync(join(COURSE_DATA, "agency-1.csv"));
 // deleted: run() lays these over process.env.)
 const plainEnv = () =>
   Object.fromEntries(
-    ["SHARED_DIR", "COURSE_DATA", "CLIENT_MODE", "AGENCY_START_DELAY"].map((k) => [k, ""]),
+    ["SHARED_DIR", "COURSE_DATA", "CLIENT_MODE", "AGENCY_START_DELAY", "SERVER_REPLICAS"].map(
+      (k) => [k, ""],
+    ),
   );
 
 let base;
