@@ -12,7 +12,8 @@
  * agency's default max-amount) and, unless --no-variants, the variants: window 1 (course, 5x1M),
  * STORAGE_SYNC=none (course, 5x1M) and full 8 kB frames (max-amount 65535; course, 5x1M); and
  * `pg3`, 3 server replicas sharing a throwaway PostgreSQL 15 cluster (durable commits; 5x1M,
- * 1000x5k). --configs picks configurations, --scale-out the scale-out rows. Every configuration
+ * 1000x5k), and `pg1`, one server over it (5x1M). --configs picks configurations, --scale-out
+ * the scale-out rows. Every configuration
  * runs 3 times and the median is reported (--runs for the course scale, --large-runs for the
  * others).
  *
@@ -102,20 +103,31 @@ const PG3: Config = {
   sync: "fdatasync",
   pgReplicas: 3,
 };
-const CONFIGS: readonly Config[] = [BASE, ...VARIANTS, PG3];
+/** The same store with one server: what the replicas themselves cost. */
+const PG1: Config = {
+  id: "pg1",
+  name: "1 server + PostgreSQL",
+  window: 32,
+  sync: "fdatasync",
+  pgReplicas: 1,
+};
+const CONFIGS: readonly Config[] = [BASE, ...VARIANTS, PG1, PG3];
 /** Scales that get the variants. */
 const VARIANT_SCALES = new Set(["course", "5x1M"]);
-/** Scales that get 3 replicas + PostgreSQL. */
+/** Scales that get 3 replicas + PostgreSQL (and 1 server + PostgreSQL: PG1_SCALES). */
 const PG_SCALES = new Set(["5x1M", "1000x5k"]);
+const PG1_SCALES = new Set(["5x1M"]);
 /** --scale-out: the rows of the scale-out work (replicas, 1,000 agencies). */
 const SCALE_OUT_SCALES = ["5x1M", "1000x5k"];
-const isScaleOut = (scale: Scale, config: Config) => config.id === "pg3" || scale.id === "1000x5k";
+const isScaleOut = (scale: Scale, config: Config) =>
+  config.pgReplicas !== undefined || scale.id === "1000x5k";
 
 /** The configurations a scale runs by default. */
 function configsOf(scale: Scale, variants: boolean): Config[] {
   return [
     BASE,
     ...(variants && VARIANT_SCALES.has(scale.id) ? VARIANTS : []),
+    ...(PG1_SCALES.has(scale.id) ? [PG1] : []),
     ...(PG_SCALES.has(scale.id) ? [PG3] : []),
   ];
 }
@@ -178,9 +190,9 @@ const USAGE = `Usage: npm run bench -- [options]
                     1000x5k runs its agencies from one load-generator process
   --configs LIST    run these configurations on every chosen scale (default: each
                     scale's own): base (1 server, file store; all scales), window1,
-                    sync-none, 8k (course, 5x1M), pg3 (3 replicas + PostgreSQL; 5x1M,
-                    1000x5k)
-  --scale-out       the scale-out rows: 5x1M pg3, 1000x5k base and pg3
+                    sync-none, 8k (course, 5x1M), pg1 (1 server + PostgreSQL; 5x1M),
+                    pg3 (3 replicas + PostgreSQL; 5x1M, 1000x5k)
+  --scale-out       the scale-out rows: 5x1M pg1 and pg3, 1000x5k base and pg3
                     (PostgreSQL 15 needed: Debian package postgresql)
   --quick           smoke run: the course scale once, no variants
   --runs N          runs per configuration at the course scale (default 3; median reported)
