@@ -4,12 +4,13 @@
 // the agencies resume against its restart). Writes are group-committed (group-commit.ts); on open
 // the files are recovered (recovery.ts).
 
-import { type Bet, has_won } from "../../../shared/src/bet.js";
+import { type Bet, has_won, LOTTERY_WINNER_NUMBER } from "../../../shared/src/bet.js";
 import type { SyncMode } from "../../../shared/src/config.js";
 import { ErrorCode, type Fault, fault, QuinielaError } from "../../../shared/src/errors.js";
 import type { Logger } from "../../../shared/src/log.js";
 import { load_bets } from "./course.js";
 import { GroupCommitFile, openAppend } from "./group-commit.js";
+import { scanByNumber } from "./readers.js";
 import { type RecoveryReport, readJournal, scanBets } from "./recovery.js";
 import { encodeBatchRows } from "./rows.js";
 import { SegmentAllocator } from "./segments.js";
@@ -189,7 +190,8 @@ export class FileStore implements BetStore {
       await this.file.flush();
       const winners = new Map<number, string[]>();
       for (let a = 1; a <= this.opts.agencies; a++) winners.set(a, []);
-      await load_bets(this.path, (bet: Bet) => {
+      // Rows that cannot win are rejected by their number unparsed; has_won decides the rest.
+      await scanByNumber(this.path, LOTTERY_WINNER_NUMBER, (bet: Bet) => {
         if (has_won(bet)) winners.get(bet.agency)?.push(bet.document);
       });
       if (this.winners) return { ran: false };
