@@ -1,18 +1,9 @@
 // An agency: identifies itself, streams its bets in pipelined batches, resumes after a dropped
 // connection from the server's committed position, notifies it is done and asks for its winners.
 
-import { isUtf8 } from "node:buffer";
-import { createReadStream } from "node:fs";
 import { type Lookup, Rotation } from "../../shared/src/address.js";
-import {
-  FIELD_COUNT,
-  MAX_FIELD_BYTES,
-  todayKey,
-  validateBet,
-  validateBetFields,
-} from "../../shared/src/bet.js";
+import { todayKey, validateBet } from "../../shared/src/bet.js";
 import type { ClientConfig } from "../../shared/src/config.js";
-import { CsvReader, type CsvRecord } from "../../shared/src/csv.js";
 import {
   ErrorCode,
   errorName,
@@ -37,6 +28,7 @@ import {
 } from "../../shared/src/protocol/messages.js";
 import type { Gate } from "./gate.js";
 import { Link, LinkError } from "./link.js";
+import { BetScanner, Step } from "./scan.js";
 
 /** Server faults after which reconnecting cannot help. */
 const FATAL_CODES = new Set<number>([
@@ -76,9 +68,20 @@ export interface AgencyResult {
 interface InFlight {
   first: number;
   count: number;
+  /** File offsets (and line numbers) of the batch's rows: re-read from there to resend it. */
   startOffset: number;
+  startLine: number;
   endOffset: number;
+  endLine: number;
   reply: Promise<Frame[]>;
+}
+
+/** Where to read the file from after a (re)connection. */
+interface ResumePoint {
+  offset: number;
+  line: number;
+  /** Valid rows there that the server already has. */
+  skip: number;
 }
 
 class Rejected extends Error {
@@ -110,15 +113,17 @@ function replyFault(frames: Frame[]): { fault: Fault; index: number } | null {
 export class Agency {
   private link: Link | null = null;
   private readonly ac = new AbortController();
-  /** Bets the server acknowledged, and the file offset right after the last acknowledged one. */
+  /** Bets the server acknowledged, and the file offset (line) right after the last acknowledged one. */
   private ackedPos = 0;
   private ackedOffset = 0;
+  private ackedLine = 1;
   private inflight: InFlight[] = [];
   private reportedUpTo = 0; // invalid rows before this offset were already reported
   private invalidRows = 0;
   private rejectedBets = 0;
   private total = 0;
-  private fileStream: ReturnType<typeof createReadStream> | null = null;
+  /** The data file while it is being sent; its read buffer is reused for every (re)send. */
+  private scanner: BetScanner | null = null;
   /** Bets of the file known to the server (set once the whole file went through). */
   private finishedSending = false;
   private readonly rotation: Rotation;
@@ -302,34 +307,41 @@ export class Agency {
   // ------------------------------------------------------------------ batches from the file
 
   /** Where to restart reading so that the server's committed position is the next bet sent. */
-  private resumePoint(committed: number): { offset: number; skip: number } {
+  private resumePoint(committed: number): ResumePoint {
     if (committed < this.ackedPos) {
       throw new QuinielaError(
         "LOST_BETS",
         `server reports ${committed} bets, ${this.ackedPos} were acknowledged`,
       );
     }
-    let point = { offset: this.ackedOffset, skip: committed - this.ackedPos };
+    let point: ResumePoint = {
+      offset: this.ackedOffset,
+      line: this.ackedLine,
+      skip: committed - this.ackedPos,
+    };
     for (const b of this.inflight) {
       if (committed >= b.first && committed <= b.first + b.count) {
         point =
           committed === b.first + b.count
-            ? { offset: b.endOffset, skip: 0 }
-            : { offset: b.startOffset, skip: committed - b.first };
+            ? { offset: b.endOffset, line: b.endLine, skip: 0 }
+            : { offset: b.startOffset, line: b.startLine, skip: committed - b.first };
         break;
       }
     }
     this.ackedPos = committed;
     this.inflight = [];
-    if (point.skip === 0) this.ackedOffset = point.offset;
+    if (point.skip === 0) {
+      this.ackedOffset = point.offset;
+      this.ackedLine = point.line;
+    }
     return point;
   }
 
   private async sendFile(link: Link, committed: number): Promise<void> {
-    let { offset, skip } = this.resumePoint(committed);
+    let from = this.resumePoint(committed);
     for (;;) {
       try {
-        await this.streamFrom(link, offset, skip);
+        await this.streamFrom(link, from);
         return;
       } catch (err) {
         if (!(err instanceof Rejected)) throw err;
@@ -346,26 +358,24 @@ export class Agency {
         await Promise.allSettled(this.inflight.map((b) => b.reply));
         this.inflight = [];
         this.ackedOffset = batch.endOffset;
-        offset = batch.endOffset;
-        skip = 0;
+        this.ackedLine = batch.endLine;
+        from = { offset: batch.endOffset, line: batch.endLine, skip: 0 };
       }
     }
   }
 
-  private async streamFrom(link: Link, startOffset: number, skipValid: number): Promise<void> {
+  private async streamFrom(link: Link, from: ResumePoint): Promise<void> {
     const cfg = this.cfg;
     const socket = link.socket;
-    const builder = new BatchBuilder();
-    const csv = new CsvReader(startOffset);
-    const today = todayKey();
-    let skip = skipValid;
+    // One scanner (and read buffer) per agency, kept across reconnections until the file is sent.
+    this.scanner ??= new BetScanner(cfg.batchMaxAmount, this.opts.readChunkBytes ?? 256 * 1024);
+    const sc = this.scanner;
+    const builder = sc.builder;
     let pos = this.ackedPos;
-    let batchStart = startOffset; // where to re-read to rebuild the batch being filled
-    let lastEnd = startOffset;
-    let prevValid = true;
 
-    // Rows are handled synchronously; the loop only awaits when the window is full or the
-    // socket wants a 'drain'. Writes are corked per file chunk: one writev for many frames.
+    // Rows are handled synchronously by the scanner; the loop only awaits to read the file, when
+    // the window is full or when the socket wants a 'drain'. Writes are corked per read: one
+    // writev for many frames.
     const emit = (): void => {
       if (builder.count === 0) return;
       const seq = link.nextSeq();
@@ -373,8 +383,10 @@ export class Agency {
       const rec: InFlight = {
         first: pos,
         count: builder.count,
-        startOffset: batchStart,
-        endOffset: lastEnd,
+        startOffset: sc.batchStart,
+        startLine: sc.batchStartLine,
+        endOffset: sc.lastEnd,
+        endLine: sc.lastEndLine,
         reply: link.request(seq, frame),
       };
       rec.reply.catch(() => undefined); // observed in settleOldest or superseded by a reconnect
@@ -383,74 +395,54 @@ export class Agency {
         this.log.debug("apuesta_enviada", "in_progress", { cantidad: rec.count, first: rec.first });
       }
       pos += builder.count;
-      builder.reset();
-      batchStart = lastEnd;
-    };
-    const mustWait = (): boolean => this.inflight.length >= cfg.window || socket.writableNeedDrain;
-    const wait = async (): Promise<void> => {
-      socket.uncork();
-      if (socket.writableNeedDrain) await link.drained();
-      while (this.inflight.length >= cfg.window) await this.settleOldest();
-      socket.cork();
-    };
-    const take = (r: CsvRecord): void => {
-      if (!this.fits(r, builder)) emit(); // a row that does not fit closes the frame
-      const fault = this.checkRow(r, builder, today);
-      if (fault === "skip") return;
-      if (fault) {
-        if (r.startOffset >= this.reportedUpTo) {
-          this.invalidRows++;
-          this.reportedUpTo = r.endOffset;
-          this.log.warn("leer_apuesta", "fail", {
-            line: r.line,
-            code: errorName(fault.code),
-            reason: fault.reason,
-          });
-        }
-        return;
-      }
-      if (skip > 0) {
-        builder.undo();
-        skip--;
-        batchStart = r.endOffset;
-        lastEnd = r.endOffset;
-        return;
-      }
-      lastEnd = r.endOffset;
-      if (builder.count >= cfg.batchMaxAmount) emit();
+      sc.startBatch();
     };
 
-    const stream = createReadStream(cfg.dataFile, {
-      start: startOffset,
-      highWaterMark: this.opts.readChunkBytes ?? 256 * 1024,
-    });
-    this.fileStream = stream;
     socket.cork();
     try {
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        if (this.aborted) return;
-        const valid = isUtf8(chunk);
-        csv.feed(chunk);
-        this.chunkUtf8 = valid && prevValid;
-        prevValid = valid;
-        for (let r = csv.next(); r; r = csv.next()) {
-          take(r);
-          if (mustWait()) await wait();
+      await sc.open(cfg.dataFile, from, todayKey());
+      if (this.aborted) return;
+      for (;;) {
+        const s = sc.step();
+        if (s === Step.BATCH) {
+          emit();
+          if (this.inflight.length >= cfg.window || socket.writableNeedDrain) {
+            socket.uncork();
+            if (socket.writableNeedDrain) await link.drained();
+            while (this.inflight.length >= cfg.window) await this.settleOldest();
+            socket.cork();
+          }
+        } else if (s === Step.INVALID) {
+          if (sc.invalidStart >= this.reportedUpTo) {
+            this.invalidRows++;
+            this.reportedUpTo = sc.invalidEnd;
+            this.log.warn("leer_apuesta", "fail", {
+              line: sc.invalidLine,
+              code: errorName(sc.invalid!.code),
+              reason: sc.invalid!.reason,
+            });
+          }
+        } else if (s === Step.NEED_DATA) {
+          socket.uncork();
+          socket.cork();
+          await sc.fill();
+          if (this.aborted) return;
+        } else {
+          break;
         }
-        socket.uncork();
-        socket.cork();
-      }
-      const last = csv.end();
-      if (last) {
-        this.chunkUtf8 = prevValid;
-        take(last);
       }
       emit();
       socket.uncork();
+      sc.close();
       while (this.inflight.length > 0) await this.settleOldest();
       this.finishedSending = true;
+      this.scanner = null; // the read buffer is not needed any more
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code && !(err instanceof LinkError)) {
+      if (
+        (err as NodeJS.ErrnoException).code &&
+        !(err instanceof LinkError) &&
+        !(err instanceof QuinielaError)
+      ) {
         throw new QuinielaError(
           "DATA_FILE",
           `cannot read ${cfg.dataFile}: ${(err as Error).message}`,
@@ -459,46 +451,8 @@ export class Agency {
       throw err;
     } finally {
       if (socket.writableCorked) socket.uncork();
-      stream.destroy();
-      this.fileStream = null;
+      sc.close();
     }
-  }
-
-  private chunkUtf8 = true;
-
-  private fits(r: CsvRecord, builder: BatchBuilder): boolean {
-    if (builder.count === 0 || r.fieldCount !== FIELD_COUNT) return true;
-    let bytes = 0;
-    for (let f = 0; f < FIELD_COUNT; f++) bytes += r.ends[f]! - r.starts[f]!;
-    return builder.sizeWith(bytes) <= 8192;
-  }
-
-  /** Adds the row to the builder and validates it there; a Fault (row to undo) or null. */
-  private checkRow(r: CsvRecord, builder: BatchBuilder, today: number): Fault | null | "skip" {
-    if (r.fieldCount !== FIELD_COUNT) {
-      if (r.fieldCount === 1 && r.ends[0]! === r.starts[0]!) return "skip"; // blank line
-      return fault(ErrorCode.MALFORMED, `expected ${FIELD_COUNT} fields, found ${r.fieldCount}`);
-    }
-    for (let f = 0; f < FIELD_COUNT; f++) {
-      if (r.ends[f]! - r.starts[f]! > MAX_FIELD_BYTES) {
-        return fault(ErrorCode.INVALID_NAME, `field ${f + 1} longer than ${MAX_FIELD_BYTES} bytes`);
-      }
-    }
-    builder.add(r.bufs, r.starts, r.ends);
-    const v = validateBetFields(builder.data, builder.lastStarts, builder.lastEnds, 0, today);
-    if (typeof v !== "number") {
-      builder.undo();
-      return v;
-    }
-    if (!this.chunkUtf8) {
-      for (let f = 0; f < 2; f++) {
-        if (!isUtf8(builder.data.subarray(builder.lastStarts[f]!, builder.lastEnds[f]!))) {
-          builder.undo();
-          return fault(ErrorCode.INVALID_NAME, "name is not valid UTF-8");
-        }
-      }
-    }
-    return null;
   }
 
   /** Waits for the oldest batch's reply and records the acknowledgement. */
@@ -524,6 +478,7 @@ export class Agency {
     this.inflight.shift();
     this.ackedPos = ack;
     this.ackedOffset = b.endOffset;
+    this.ackedLine = b.endLine;
     this.total = ack;
   }
 
@@ -558,9 +513,9 @@ export class Agency {
   abort(): { hadSocket: boolean; hadFile: boolean } {
     this.ac.abort();
     const hadSocket = this.link !== null;
-    const hadFile = this.fileStream !== null;
+    const hadFile = this.scanner?.isOpen === true;
     this.link?.destroy();
-    this.fileStream?.destroy();
+    this.scanner?.close();
     return { hadSocket, hadFile };
   }
 }

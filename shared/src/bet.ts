@@ -72,8 +72,11 @@ export function parseDateBytes(buf: Uint8Array, start: number, end: number): num
   const d1 = digit(buf[start + 8]!);
   const d2 = digit(buf[start + 9]!);
   if (m1 < 0 || m2 < 0 || d1 < 0 || d2 < 0) return -1;
-  const m = m1 * 10 + m2;
-  const d = d1 * 10 + d2;
+  return calendarKey(y, m1 * 10 + m2, d1 * 10 + d2);
+}
+
+/** yyyymmdd of year y, month m, day d, or -1 when that day does not exist. */
+export function calendarKey(y: number, m: number, d: number): number {
   if (m < 1 || m > 12 || d < 1) return -1;
   const max = m === 2 && isLeap(y) ? 29 : DAYS[m - 1]!;
   if (d > max) return -1;
@@ -102,12 +105,71 @@ function allDigits(buf: Uint8Array, start: number, end: number): boolean {
 }
 
 /**
+ * Whether a bet is valid, given what a scan of its fields found: the byte lengths of the two
+ * names, of the document and of the number (both already known to be ASCII digits only) and the
+ * birthdate as `parseDateBytes` parsed it. The agency's one-pass scanner (client/src/scan.ts)
+ * accepts rows with this; validateBetFields accepts with it too and only diagnoses the bets it
+ * refuses (test/property/scan.property.test.ts holds the two verdicts together).
+ */
+export function acceptsBet(
+  first: number,
+  last: number,
+  document: number,
+  date: number,
+  number: number,
+  today: number,
+): boolean {
+  return (
+    first >= 1 &&
+    first <= MAX_FIELD_BYTES &&
+    last >= 1 &&
+    last <= MAX_FIELD_BYTES &&
+    document >= 1 &&
+    document <= MAX_DOCUMENT_DIGITS &&
+    date >= MIN_BIRTH_YEAR * 10000 &&
+    date <= today &&
+    number >= 1 &&
+    number <= MAX_NUMBER_DIGITS
+  );
+}
+
+/**
  * Validates one bet given as five byte ranges (first_name, last_name, document, birthdate,
  * number). UTF-8 well-formedness of the names is checked by the caller over the whole batch
  * (see `protocol/messages.ts`); here: non-empty, sizes, digits, a real past date.
  * Returns the parsed number (>= 0) or a Fault.
  */
 export function validateBetFields(
+  buf: Uint8Array,
+  starts: ArrayLike<number>,
+  ends: ArrayLike<number>,
+  base: number,
+  today: number,
+): number | Fault {
+  const ds = starts[base + F_DOCUMENT]!;
+  const de = ends[base + F_DOCUMENT]!;
+  const ns = starts[base + F_NUMBER]!;
+  const ne = ends[base + F_NUMBER]!;
+  const n = parseNumberBytes(buf, ns, ne);
+  if (
+    n >= 0 &&
+    allDigits(buf, ds, de) &&
+    acceptsBet(
+      ends[base + F_FIRST]! - starts[base + F_FIRST]!,
+      ends[base + F_LAST]! - starts[base + F_LAST]!,
+      de - ds,
+      parseDateBytes(buf, starts[base + F_BIRTHDATE]!, ends[base + F_BIRTHDATE]!),
+      ne - ns,
+      today,
+    )
+  ) {
+    return n;
+  }
+  return diagnoseBet(buf, starts, ends, base, today);
+}
+
+/** Which rule a bet breaks, checked in a fixed order (that order decides the code). */
+function diagnoseBet(
   buf: Uint8Array,
   starts: ArrayLike<number>,
   ends: ArrayLike<number>,

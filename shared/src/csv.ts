@@ -118,6 +118,22 @@ export class CsvReader {
     return this.buf.length - this.pos;
   }
 
+  /** 1-based line number of the next record (or blank line) to read. */
+  get lineNumber(): number {
+    return this.line;
+  }
+
+  /**
+   * Reads on from `buf[pos]`, which is at absolute offset `base + pos` and on line `line`: for a
+   * caller that keeps its own buffer (the agency's scanner), no copy. Forgets earlier input.
+   */
+  resetAt(buf: Buffer, pos: number, base: number, line: number): void {
+    this.buf = buf;
+    this.pos = pos;
+    this.base = base;
+    this.line = line;
+  }
+
   /**
    * Adds input. Records returned earlier may point into the previous buffer, which this call
    * may overwrite: consume (copy) each record before feeding more.

@@ -2,7 +2,7 @@
 // Fault (MALFORMED) and never throws on hostile bytes.
 
 import { isUtf8 } from "node:buffer";
-import { FIELD_COUNT } from "../bet.js";
+import { FIELD_COUNT, MAX_FIELD_BYTES } from "../bet.js";
 import { ErrorCode, type ErrorCodeValue, type Fault, fault } from "../errors.js";
 import { encodeFrame, FLAG_MORE, HEADER_SIZE, MAX_PAYLOAD, MsgType, writeHeader } from "./frame.js";
 
@@ -208,19 +208,37 @@ export function decodeBatch(p: Buffer): BatchView | Fault {
   return { first, count, buf: p, starts, ends };
 }
 
+/** Bets in one frame at most (five length bytes each, even with empty fields). */
+export const MAX_BETS_PER_FRAME = Math.floor((MAX_PAYLOAD - BATCH_PREFIX) / FIELD_COUNT);
+
+/**
+ * Size of a BatchBuilder's staging area: a full frame's field bytes, one more bet of five
+ * 255-byte fields (a scanner copies a row before it knows whether it fits) and a few bytes for
+ * word-wide writes.
+ */
+export const BATCH_STAGING_BYTES = MAX_PAYLOAD + FIELD_COUNT * MAX_FIELD_BYTES + 16;
+
 /**
  * Accumulates bets into one BET/BATCH frame that never exceeds 8192 bytes. Field bytes are
  * copied once into a staging area; `build()` lays out the frame.
+ *
+ * `data`, `lengths`, `dataLen` and `count` are open to a scanner that copies rows in itself
+ * (client/src/scan.ts): bet k's field f is `lengths[k*5+f]` bytes, bets laid out one after the
+ * other in `data[0..dataLen)`. The scanner may also give the staging area (its own memory).
  */
 export class BatchBuilder {
-  /** Staging area of field bytes; the last added bet is data[lastStarts[f]..lastEnds[f]). */
-  readonly data = Buffer.allocUnsafe(MAX_PAYLOAD);
+  /** Last added bet (by `add`): data[lastStarts[f]..lastEnds[f]). */
   readonly lastStarts = new Int32Array(FIELD_COUNT);
   readonly lastEnds = new Int32Array(FIELD_COUNT);
-  private lengths = new Uint8Array(FIELD_COUNT * 512);
-  private dataLen = 0;
+  readonly lengths = new Uint8Array(FIELD_COUNT * MAX_BETS_PER_FRAME);
+  dataLen = 0;
   private lastBetStart = 0;
   count = 0;
+
+  /** `data`: the staging area, at least BATCH_STAGING_BYTES. */
+  constructor(public data: Buffer = Buffer.allocUnsafe(BATCH_STAGING_BYTES)) {
+    if (data.length < BATCH_STAGING_BYTES) throw new RangeError("staging area too small");
+  }
 
   /** Frame size if one more bet with `fieldBytes` bytes of fields were added. */
   sizeWith(fieldBytes: number): number {
@@ -244,11 +262,6 @@ export class BatchBuilder {
     let bytes = 0;
     for (let f = 0; f < FIELD_COUNT; f++) bytes += ends[base + f]! - starts[base + f]!;
     if (this.sizeWith(bytes) > HEADER_SIZE + MAX_PAYLOAD) return false;
-    if (this.lengths.length < (this.count + 1) * FIELD_COUNT) {
-      const grown = new Uint8Array(this.lengths.length * 2);
-      grown.set(this.lengths);
-      this.lengths = grown;
-    }
     this.lastBetStart = this.dataLen;
     for (let f = 0; f < FIELD_COUNT; f++) {
       const src = bufs[base + f]!;
