@@ -73,7 +73,6 @@ interface InFlight {
   startLine: number;
   endOffset: number;
   endLine: number;
-  reply: Promise<Frame[]>;
 }
 
 /** Where to read the file from after a (re)connection. */
@@ -355,7 +354,7 @@ export class Agency {
           bet_index: index,
           reason: f.reason,
         });
-        await Promise.allSettled(this.inflight.map((b) => b.reply));
+        await this.dropReplies(link, this.inflight.length - 1);
         this.inflight = [];
         this.ackedOffset = batch.endOffset;
         this.ackedLine = batch.endLine;
@@ -387,9 +386,8 @@ export class Agency {
         startLine: sc.batchStartLine,
         endOffset: sc.lastEnd,
         endLine: sc.lastEndLine,
-        reply: link.request(seq, frame),
       };
-      rec.reply.catch(() => undefined); // observed in settleOldest or superseded by a reconnect
+      link.post(seq, frame); // its reply is taken in settleOldest
       this.inflight.push(rec);
       if (this.log.enabled("DEBUG")) {
         this.log.debug("apuesta_enviada", "in_progress", { cantidad: rec.count, first: rec.first });
@@ -409,7 +407,7 @@ export class Agency {
           if (this.inflight.length >= cfg.window || socket.writableNeedDrain) {
             socket.uncork();
             if (socket.writableNeedDrain) await link.drained();
-            while (this.inflight.length >= cfg.window) await this.settleOldest();
+            while (this.inflight.length >= cfg.window) await this.settleOldest(link);
             socket.cork();
           }
         } else if (s === Step.INVALID) {
@@ -434,7 +432,7 @@ export class Agency {
       emit();
       socket.uncork();
       sc.close();
-      while (this.inflight.length > 0) await this.settleOldest();
+      while (this.inflight.length > 0) await this.settleOldest(link);
       this.finishedSending = true;
       this.scanner = null; // the read buffer is not needed any more
     } catch (err) {
@@ -456,22 +454,29 @@ export class Agency {
   }
 
   /** Waits for the oldest batch's reply and records the acknowledgement. */
-  private async settleOldest(): Promise<void> {
-    const b = this.inflight[0]!;
-    const frames = await b.reply;
-    const rej = replyFault(frames);
-    if (rej?.fault.code === ErrorCode.OUT_OF_SEQUENCE) {
-      // The server's position is not ours: with replicas, a batch whose ACK was lost may have
-      // been committed by another replica meanwhile. Not a data error: resynchronise from a
-      // WELCOME. Twice at the same position would loop: that is a bug, stop.
-      if (this.resyncAt === this.ackedPos) {
-        throw new QuinielaError("OUT_OF_SEQUENCE", `server refuses position ${b.first} again`);
-      }
-      this.resyncAt = this.ackedPos;
-      throw new LinkError("server_error", rej.fault, `position ${b.first} refused: resync`);
+  private async settleOldest(link: Link): Promise<void> {
+    let r = link.nextReply();
+    while (r === null) {
+      await link.replied();
+      r = link.nextReply();
     }
-    if (rej) throw new Rejected(b, rej.fault, rej.index);
-    const ack = decodeAck(frames[0]!.payload);
+    const b = this.inflight[0]!;
+    let ack: number | Fault = r as number;
+    if (typeof r !== "number") {
+      const rej = replyFault(r);
+      if (rej?.fault.code === ErrorCode.OUT_OF_SEQUENCE) {
+        // The server's position is not ours: with replicas, a batch whose ACK was lost may have
+        // been committed by another replica meanwhile. Not a data error: resynchronise from a
+        // WELCOME. Twice at the same position would loop: that is a bug, stop.
+        if (this.resyncAt === this.ackedPos) {
+          throw new QuinielaError("OUT_OF_SEQUENCE", `server refuses position ${b.first} again`);
+        }
+        this.resyncAt = this.ackedPos;
+        throw new LinkError("server_error", rej.fault, `position ${b.first} refused: resync`);
+      }
+      if (rej) throw new Rejected(b, rej.fault, rej.index);
+      ack = decodeAck(r[0]!.payload);
+    }
     if (isFault(ack) || ack !== b.first + b.count) {
       throw new LinkError("protocol", null, `bad ACK for batch at ${b.first}`);
     }
@@ -480,6 +485,18 @@ export class Agency {
     this.ackedOffset = b.endOffset;
     this.ackedLine = b.endLine;
     this.total = ack;
+  }
+
+  /** Waits for and drops the replies of `n` batches; a broken link ends the wait (and fails next). */
+  private async dropReplies(link: Link, n: number): Promise<void> {
+    try {
+      for (let i = 0; i < n; ) {
+        if (link.nextReply() !== null) i++;
+        else await link.replied();
+      }
+    } catch {
+      // the link broke: the next request on it fails and the session reconnects
+    }
   }
 
   // ------------------------------------------------------------------ done & winners

@@ -5,7 +5,14 @@ import { createConnection, type Socket } from "node:net";
 import { ErrorCode, errorName, type Fault, fault, isFault } from "../../shared/src/errors.js";
 import { waitDrain } from "../../shared/src/net.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
-import { FLAG_MORE, type Frame, MsgType } from "../../shared/src/protocol/frame.js";
+import {
+  FLAG_MORE,
+  type Frame,
+  HEADER_SIZE,
+  MAGIC,
+  MsgType,
+  VERSION,
+} from "../../shared/src/protocol/frame.js";
 import { decodeFaultReply } from "../../shared/src/protocol/messages.js";
 
 /** Why a link stopped: the server said so (fault from an ERROR frame) or the transport broke. */
@@ -23,14 +30,25 @@ export class LinkError extends Error {
 interface Pending {
   seq: number;
   frames: Frame[];
-  resolve: (frames: Frame[]) => void;
-  reject: (err: LinkError) => void;
+  /** Set for a request awaited on its own; a posted one (`post`) has none. */
+  resolve: ((frames: Frame[]) => void) | null;
+  reject: ((err: LinkError) => void) | null;
 }
+
+/** The reply to a posted request: an ACK's value, or the reply's frames when it is not an ACK. */
+export type PostedReply = number | Frame[];
+
+/** An ACK frame: header and a u32. */
+const ACK_FRAME = HEADER_SIZE + 4;
 
 export class Link {
   private readonly decoder = new FrameDecoder();
   private readonly pending: Pending[] = [];
   private head = 0;
+  /** Replies to posted requests not yet taken by `nextReply`, in order. */
+  private replies: PostedReply[] = [];
+  private repliesHead = 0;
+  private waiter: { resolve: () => void; reject: (err: LinkError) => void } | null = null;
   private seq = 0;
   private broken: LinkError | null = null;
   private closedPromise: Promise<void>;
@@ -93,13 +111,50 @@ export class Link {
     return p;
   }
 
+  /**
+   * Sends a request whose reply is taken later with `nextReply` (the agency's batches). No
+   * promise, closure or frame object per request: with an ACK as the reply (the common case)
+   * the agency's per-batch work was about half link machinery (callgrind, 270 batches: 104K
+   * instructions per batch against 47K for the socket alone).
+   */
+  post(seq: number, frame: Buffer): void {
+    if (this.broken) return;
+    this.pending.push({ seq, frames: [], resolve: null, reject: null });
+    this.socket.write(frame);
+  }
+
+  /** The reply to the oldest posted request not taken yet, if it has arrived. */
+  nextReply(): PostedReply | null {
+    if (this.repliesHead === this.replies.length) return null;
+    const r = this.replies[this.repliesHead]!;
+    this.repliesHead++;
+    if (this.repliesHead === this.replies.length) {
+      this.replies.length = 0;
+      this.repliesHead = 0;
+    }
+    return r;
+  }
+
+  /** Resolves when a posted request's reply is there to take; rejects when the link broke. */
+  replied(): Promise<void> {
+    if (this.repliesHead < this.replies.length) return Promise.resolve();
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
   /** Resolves when the socket can take more (or is gone). */
   drained(): Promise<void> {
     return waitDrain(this.socket);
   }
 
   private onData(chunk: Buffer): void {
-    this.decoder.push(chunk);
+    // ACKs of posted requests are taken straight from the chunk; anything else (and an ACK
+    // split across chunks) goes through the decoder.
+    const at = this.decoder.pending === 0 ? this.takeAcks(chunk) : 0;
+    if (at === chunk.length) return;
+    this.decoder.push(at === 0 ? chunk : chunk.subarray(at));
     for (;;) {
       const f = this.decoder.next();
       if (f === null) return;
@@ -133,26 +188,63 @@ export class Link {
       // copy: the payload may be a view of a socket chunk we do not keep
       p.frames.push({ ...fr, payload: Buffer.from(fr.payload) });
       if (fr.flags & FLAG_MORE) continue;
-      this.head++;
-      // Answered entries are dropped: a link waiting for the draw keeps nothing of its batches
-      // (with thousands of agencies in one process that adds up).
-      if (this.head === this.pending.length) {
-        this.pending.length = 0;
-        this.head = 0;
-      } else if (this.head > 256 && this.head * 2 > this.pending.length) {
-        this.pending.splice(0, this.head);
-        this.head = 0;
-      }
-      p.resolve(p.frames);
+      this.answered(p, p.frames);
+    }
+  }
+
+  /** Takes the whole ACK frames of posted requests at the start of `c`; how many bytes. */
+  private takeAcks(c: Buffer): number {
+    let at = 0;
+    while (
+      at + ACK_FRAME <= c.length &&
+      c[at] === MAGIC &&
+      c[at + 1] === VERSION &&
+      c[at + 2] === MsgType.ACK &&
+      c[at + 3] === 0 &&
+      c.readUInt32BE(at + 8) === 4
+    ) {
+      const p = this.pending[this.head];
+      if (!p || p.resolve !== null || p.seq !== c.readUInt32BE(at + 4)) break;
+      this.answered(p, c.readUInt32BE(at + HEADER_SIZE));
+      at += ACK_FRAME;
+    }
+    return at;
+  }
+
+  private answered(p: Pending, reply: PostedReply): void {
+    this.head++;
+    // Answered entries are dropped: a link waiting for the draw keeps nothing of its batches
+    // (with thousands of agencies in one process that adds up).
+    if (this.head === this.pending.length) {
+      this.pending.length = 0;
+      this.head = 0;
+    } else if (this.head > 256 && this.head * 2 > this.pending.length) {
+      this.pending.splice(0, this.head);
+      this.head = 0;
+    }
+    if (p.resolve !== null) {
+      p.resolve(reply as Frame[]);
+      return;
+    }
+    this.replies.push(reply);
+    const w = this.waiter;
+    if (w !== null) {
+      this.waiter = null;
+      w.resolve();
     }
   }
 
   private breakWith(err: LinkError): void {
     if (this.broken) return;
     this.broken = err;
-    for (let i = this.head; i < this.pending.length; i++) this.pending[i]!.reject(err);
+    for (let i = this.head; i < this.pending.length; i++) this.pending[i]!.reject?.(err);
     this.pending.length = 0;
     this.head = 0;
+    const w = this.waiter;
+    if (w !== null) {
+      this.waiter = null;
+      w.reject(err);
+    }
   }
 
   /** Closes the connection (half-close first so the server sees a clean end). */
