@@ -14,7 +14,7 @@ import {
 } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
 import { sleep } from "../../shared/src/net.js";
-import { type Frame, MsgType } from "../../shared/src/protocol/frame.js";
+import { type Frame, MAX_FRAME, MsgType } from "../../shared/src/protocol/frame.js";
 import {
   AgencyState,
   BatchBuilder,
@@ -27,7 +27,7 @@ import {
   encodeWinnersRequest,
 } from "../../shared/src/protocol/messages.js";
 import type { Gate } from "./gate.js";
-import { Link, LinkError } from "./link.js";
+import { Link, LinkError, type PostedReply } from "./link.js";
 import { BetScanner, Step } from "./scan.js";
 
 /** Server faults after which reconnecting cannot help. */
@@ -123,6 +123,14 @@ export class Agency {
   private total = 0;
   /** The data file while it is being sent; its read buffer is reused for every (re)send. */
   private scanner: BetScanner | null = null;
+  /**
+   * Batch frames are built in window + 1 slots of 8 kB used in turn, not in a new ArrayBuffer
+   * each (3.5 % of the agency's CPU at 1M bets, more in cache misses). A slot is written again
+   * only window + 1 batches later: at most `window` batches are unacknowledged when one is
+   * built, so its earlier frame was acknowledged, hence written out of the socket.
+   */
+  private frames = Buffer.alloc(0);
+  private frameSlot = 0;
   /** Bets of the file known to the server (set once the whole file went through). */
   private finishedSending = false;
   private readonly rotation: Rotation;
@@ -378,7 +386,16 @@ export class Agency {
     const emit = (): void => {
       if (builder.count === 0) return;
       const seq = link.nextSeq();
-      const frame = builder.build(MsgType.BATCH, seq, pos);
+      const slots = cfg.window + 1;
+      if (this.frames.length !== slots * MAX_FRAME) {
+        this.frames = Buffer.allocUnsafeSlow(slots * MAX_FRAME);
+      }
+      const at = this.frameSlot * MAX_FRAME;
+      this.frameSlot = (this.frameSlot + 1) % slots;
+      const frame = this.frames.subarray(
+        at,
+        at + builder.buildInto(this.frames, at, MsgType.BATCH, seq, pos),
+      );
       const rec: InFlight = {
         first: pos,
         count: builder.count,
@@ -408,6 +425,9 @@ export class Agency {
             socket.uncork();
             if (socket.writableNeedDrain) await link.drained();
             while (this.inflight.length >= cfg.window) await this.settleOldest(link);
+            // and the replies already here: the window refills by several batches, which then
+            // go out in one write (not one system call per frame, 20 % of the CPU at 1M bets)
+            for (let r = link.nextReply(); r !== null; r = link.nextReply()) this.settle(r);
             socket.cork();
           }
         } else if (s === Step.INVALID) {
@@ -435,6 +455,7 @@ export class Agency {
       while (this.inflight.length > 0) await this.settleOldest(link);
       this.finishedSending = true;
       this.scanner = null; // the read buffer is not needed any more
+      this.frames = Buffer.alloc(0);
     } catch (err) {
       if (
         (err as NodeJS.ErrnoException).code &&
@@ -460,6 +481,11 @@ export class Agency {
       await link.replied();
       r = link.nextReply();
     }
+    this.settle(r);
+  }
+
+  /** Records the oldest batch's reply (an ACK, or why it was refused). */
+  private settle(r: PostedReply): void {
     const b = this.inflight[0]!;
     let ack: number | Fault = r as number;
     if (typeof r !== "number") {

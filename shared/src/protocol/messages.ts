@@ -294,15 +294,32 @@ export class BatchBuilder {
   }
 
   build(type: typeof MsgType.BET | typeof MsgType.BATCH, seq: number, first: number): Buffer {
+    const out = Buffer.allocUnsafe(this.frameSize);
+    this.buildInto(out, 0, type, seq, first);
+    return out;
+  }
+
+  /** Lays out the frame at out[off..]; returns its size (`frameSize`). */
+  buildInto(
+    out: Buffer,
+    off: number,
+    type: typeof MsgType.BET | typeof MsgType.BATCH,
+    seq: number,
+    first: number,
+  ): number {
     const nLen = this.count * FIELD_COUNT;
     const payloadLen = BATCH_PREFIX + nLen + this.dataLen;
-    const out = Buffer.allocUnsafe(HEADER_SIZE + payloadLen);
-    writeHeader(out, 0, type, 0, seq, payloadLen);
-    out.writeUInt32BE(first >>> 0, HEADER_SIZE);
-    out.writeUInt16BE(this.count, HEADER_SIZE + 4);
-    out.set(this.lengths.subarray(0, nLen), HEADER_SIZE + BATCH_PREFIX);
-    this.data.copy(out, HEADER_SIZE + BATCH_PREFIX + nLen, 0, this.dataLen);
-    return out;
+    writeHeader(out, off, type, 0, seq, payloadLen);
+    const p = off + HEADER_SIZE;
+    out[p] = first >>> 24;
+    out[p + 1] = first >>> 16;
+    out[p + 2] = first >>> 8;
+    out[p + 3] = first;
+    out[p + 4] = this.count >>> 8;
+    out[p + 5] = this.count;
+    out.set(this.lengths.subarray(0, nLen), p + BATCH_PREFIX);
+    out.set(this.data.subarray(0, this.dataLen), p + BATCH_PREFIX + nLen);
+    return HEADER_SIZE + payloadLen;
   }
 
   reset(): void {
