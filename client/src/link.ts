@@ -204,7 +204,10 @@ export class Link {
       c.readUInt32BE(at + 8) === 4
     ) {
       const p = this.pending[this.head];
-      if (!p || p.resolve !== null || p.seq !== c.readUInt32BE(at + 4)) break;
+      // only a whole reply to a posted request (not the end of one flagged MORE)
+      if (!p || p.resolve !== null || p.frames.length > 0 || p.seq !== c.readUInt32BE(at + 4)) {
+        break;
+      }
       this.answered(p, c.readUInt32BE(at + HEADER_SIZE));
       at += ACK_FRAME;
     }

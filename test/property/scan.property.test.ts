@@ -9,9 +9,9 @@
 
 import assert from "node:assert/strict";
 import { isUtf8 } from "node:buffer";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
 import { BetScanner, Step } from "../../client/src/scan.js";
@@ -421,6 +421,26 @@ describe("the one-pass scanner agrees with the CSV reader + validateBetFields pa
       assert.deepEqual(await scanned(bytes, start, 1000, chunk), reference(bytes, start, 1000));
     }
   });
+});
+
+describe("the course's files (when ../shared/data is there)", () => {
+  const data = join(
+    process.env.SHARED_DIR
+      ? resolve(process.env.SHARED_DIR)
+      : resolve(import.meta.dirname, "../../../../shared"),
+    "data",
+  );
+  for (const n of [1, 2, 3, 4, 5]) {
+    const path = join(data, `agency-${n}.csv`);
+    it(`agency-${n}.csv: same frames as the old path`, { skip: !existsSync(path) }, async () => {
+      const bytes = readFileSync(path);
+      const start = { offset: 0, line: 1, skip: 0 };
+      const want = reference(bytes, start, 100);
+      assert.equal(want.invalid.length, 0);
+      assert.deepEqual(await scanned(bytes, start, 100, 256 * 1024), want);
+      assert.deepEqual(await scanned(bytes, start, 100, 64 * 1024), want);
+    });
+  }
 });
 
 describe("acceptsBet says what validateBetFields says", () => {

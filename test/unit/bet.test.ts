@@ -3,7 +3,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
+  acceptsBet,
   type Bet,
+  calendarKey,
   has_won,
   LOTTERY_WINNER_NUMBER,
   parseDateBytes,
@@ -150,6 +152,37 @@ describe("byte-level parsers", () => {
     assert.equal(validateBetFields(buf, starts, ends, 2, 20991231), 7574);
     const f = validateBetFields(buf, starts, ends, 2, 19991231);
     assert.equal(typeof f === "object" && f.code, ErrorCode.FUTURE_DATE);
+  });
+});
+
+describe("acceptsBet and calendarKey (the agency's one-pass scanner uses them)", () => {
+  it("acceptsBet: every limit, on both sides", () => {
+    const ok = (a: number, b: number, d: number, t: number, n: number) =>
+      acceptsBet(a, b, d, t, n, 20240615);
+    assert.equal(ok(1, 1, 1, 19000101, 1), true);
+    assert.equal(ok(255, 255, 10, 20240615, 8), true);
+    assert.equal(ok(0, 1, 1, 20000101, 1), false);
+    assert.equal(ok(256, 1, 1, 20000101, 1), false);
+    assert.equal(ok(1, 0, 1, 20000101, 1), false);
+    assert.equal(ok(1, 256, 1, 20000101, 1), false);
+    assert.equal(ok(1, 1, 0, 20000101, 1), false);
+    assert.equal(ok(1, 1, 11, 20000101, 1), false);
+    assert.equal(ok(1, 1, 1, 18991231, 1), false);
+    assert.equal(ok(1, 1, 1, 20240616, 1), false);
+    assert.equal(ok(1, 1, 1, -1, 1), false);
+    assert.equal(ok(1, 1, 1, 20000101, 0), false);
+    assert.equal(ok(1, 1, 1, 20000101, 9), false);
+  });
+
+  it("calendarKey is the calendar parseDateBytes uses", () => {
+    for (let y = 1899; y <= 2101; y += 1) {
+      for (let m = 0; m <= 13; m++) {
+        for (const d of [0, 1, 28, 29, 30, 31, 32]) {
+          const text = `${y}-${String(m).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
+          assert.equal(calendarKey(y, m, d), dateKey(text), text);
+        }
+      }
+    }
   });
 });
 

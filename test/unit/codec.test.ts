@@ -16,6 +16,7 @@ import {
 } from "../../shared/src/protocol/frame.js";
 import {
   AgencyState,
+  BATCH_STAGING_BYTES,
   BatchBuilder,
   type BatchView,
   decodeAck,
@@ -34,6 +35,7 @@ import {
   encodeWelcome,
   encodeWinners,
   encodeWinnersRequest,
+  MAX_BETS_PER_FRAME,
   NO_INDEX,
 } from "../../shared/src/protocol/messages.js";
 
@@ -541,5 +543,51 @@ describe("BatchBuilder never exceeds 8192 bytes", () => {
     assert.equal(b.frameSize, MAX_FRAME);
     assert.equal(b.build(MsgType.BATCH, 1, 0).length, MAX_FRAME);
     assert.equal(b.addStrings(["a", "b", "1", "2000-01-01", "1"]), false);
+  });
+});
+
+describe("BatchBuilder.buildInto and a scanner's access", () => {
+  it("buildInto lays out at an offset exactly the bytes build returns", () => {
+    const b = new BatchBuilder();
+    b.addStrings(["Ana", "Pérez", "30111222", "1990-01-01", "7574"]);
+    b.addStrings(["Zoe", "D'Angelo", "1", "1980-12-31", "0"]);
+    const out = Buffer.alloc(b.frameSize + 20, 0xee);
+    const n = b.buildInto(out, 7, MsgType.BATCH, 0x01020304, 0xfffffffe);
+    assert.equal(n, b.frameSize);
+    assert.deepEqual(out.subarray(7, 7 + n), b.build(MsgType.BATCH, 0x01020304, 0xfffffffe));
+    assert.ok(out.subarray(0, 7).every((x) => x === 0xee));
+    assert.ok(out.subarray(7 + n).every((x) => x === 0xee));
+    const v = decodeBatch(out.subarray(7 + HEADER_SIZE, 7 + n)) as BatchView;
+    assert.equal(v.first, 0xfffffffe);
+    assert.equal(v.count, 2);
+  });
+
+  it("rows copied in by a scanner (data, lengths, dataLen, count) give the same frame", () => {
+    const rows = [
+      ["Ana", "Pérez", "30111222", "1990-01-01", "7574"],
+      ["Zoe", "D'Angelo", "1", "1980-12-31", "0"],
+    ];
+    const a = new BatchBuilder();
+    for (const r of rows) a.addStrings(r);
+    const staging = Buffer.alloc(BATCH_STAGING_BYTES);
+    const b = new BatchBuilder(staging);
+    for (const r of rows) {
+      for (const [f, field] of r.entries()) {
+        b.lengths[b.count * 5 + f] = b.data.write(field, b.dataLen, "utf8");
+        b.dataLen += b.lengths[b.count * 5 + f]!;
+      }
+      b.count++;
+    }
+    assert.equal(b.data, staging);
+    assert.deepEqual(b.build(MsgType.BATCH, 9, 3), a.build(MsgType.BATCH, 9, 3));
+  });
+
+  it("the lengths table holds the most bets a frame can hold; a short staging area is refused", () => {
+    const b = new BatchBuilder();
+    const empty = ["", "", "", "", ""];
+    while (b.addStrings(empty));
+    assert.equal(b.count, MAX_BETS_PER_FRAME);
+    assert.ok(b.build(MsgType.BATCH, 1, 0).length <= MAX_FRAME);
+    assert.throws(() => new BatchBuilder(Buffer.alloc(MAX_PAYLOAD)), RangeError);
   });
 });

@@ -315,6 +315,22 @@ describe("CsvReader line handling", () => {
     assert.equal(r.offset, 1005);
   });
 
+  it("resetAt reads on from a position of the caller's buffer, with its offset and line", () => {
+    const bytes = Buffer.from('skip me\na,b\r\n"x\ny",z\nlast');
+    const r = new CsvReader();
+    r.resetAt(bytes, 8, 5000, 40); // bytes[8] is at file offset 5008, on line 40
+    const first = r.next()!;
+    assert.deepEqual([first.startOffset, first.endOffset, first.line], [5008, 5013, 40]);
+    assert.equal(r.lineNumber, 41);
+    const second = r.next()!;
+    assert.deepEqual([second.startOffset, second.line, second.fieldCount], [5013, 41, 2]);
+    assert.equal(r.lineNumber, 43);
+    assert.equal(r.next(), null);
+    const last = r.end()!;
+    assert.deepEqual([last.startOffset, last.endOffset, last.line], [5021, 5025, 43]);
+    assert.equal(r.offset, 5025);
+  });
+
   it("multi-byte characters split across chunks are reassembled", () => {
     const bytes = Buffer.from("Fornerón,Álvarez,😀\r\n");
     for (let cut = 1; cut < bytes.length; cut++) {
