@@ -133,7 +133,7 @@ export class BetScanner {
     private readonly maxAmount: number,
     chunkBytes: number,
   ) {
-    this.allocate(Math.max(chunkBytes, 1024));
+    this.allocate(Math.max(chunkBytes, 16));
     this.builder = new BatchBuilder(Buffer.from(this.mem, 0, STAGE));
   }
 
