@@ -41,6 +41,11 @@ export type PostedReply = number | Frame[];
 /** An ACK frame: header and a u32. */
 const ACK_FRAME = HEADER_SIZE + 4;
 
+/** Big-endian u32 at c[at] (Buffer's readUInt32BE validates its argument on every call). */
+function u32(c: Buffer, at: number): number {
+  return ((c[at]! << 24) | (c[at + 1]! << 16) | (c[at + 2]! << 8) | c[at + 3]!) >>> 0;
+}
+
 export class Link {
   private readonly decoder = new FrameDecoder();
   private readonly pending: Pending[] = [];
@@ -201,14 +206,14 @@ export class Link {
       c[at + 1] === VERSION &&
       c[at + 2] === MsgType.ACK &&
       c[at + 3] === 0 &&
-      c.readUInt32BE(at + 8) === 4
+      u32(c, at + 8) === 4
     ) {
       const p = this.pending[this.head];
       // only a whole reply to a posted request (not the end of one flagged MORE)
-      if (!p || p.resolve !== null || p.frames.length > 0 || p.seq !== c.readUInt32BE(at + 4)) {
+      if (!p || p.resolve !== null || p.frames.length > 0 || p.seq !== u32(c, at + 4)) {
         break;
       }
-      this.answered(p, c.readUInt32BE(at + HEADER_SIZE));
+      this.answered(p, u32(c, at + HEADER_SIZE));
       at += ACK_FRAME;
     }
     return at;

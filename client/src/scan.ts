@@ -1,25 +1,25 @@
 // The agency's data file turned into BATCH frames in one pass over its bytes (issue 10).
 //
-// The file is read into one buffer that is reused for the whole file. For each row, the fast
-// path finds the five fields, copies their bytes straight into the batch being built and checks
-// them on the way: the document and the number must be ASCII digits (the copy loop stops at
-// anything else), the date is parsed by bet.ts's parseDateBytes from the copied bytes and the
-// limits are bet.ts's acceptsBet. No record object, array, string or closure per row.
+// The file is read into one buffer reused for the whole file. For each row, the fast path finds
+// the five fields, copies their bytes straight into the batch being built and checks them on the
+// way: the copy of the document and of the number stops at anything but a digit, the date is
+// checked from the copied bytes with bet.ts's calendarKey and the lengths with bet.ts's
+// acceptsBet. No record object, array, string or closure per row.
 //
 // Whatever the fast path does not take as a plain valid row goes, one record at a time, to the
 // slow path, which is what the agency did before this module: the CSV reader (quoted fields, ""
 // escapes, line breaks inside quotes, blank lines, a last line without terminator) and
 // validateBetFields, which gives invalid rows their code and reason. So rows get the same
 // verdict, line number, code and batch boundaries as before; test/property/scan.property.test.ts
-// compares the two paths on generated files.
+// compares the two paths on generated files and on the course's.
 //
-// Why hand-written byte loops (callgrind, the course's agency-1, 26,936 bets): the agency spent
-// about 16,000 instructions per bet over the cost of an empty file. The course's files are small,
-// so much of that ran in the interpreter and baseline code (a keyed load costs an IC call per
-// byte there) or went into TurboFan compiling the dozen small functions the old path spread a row
-// over (CsvReader.parse, BatchBuilder.add, validateBetFields, parseDateBytes, ...: 77M
-// instructions of compiler work on agency-5's 991 bets). One loop per field with the fewest
-// bytecodes per byte, all in one function, is cheaper in every tier and compiles once.
+// Why hand-written (callgrind, the course's agency-1, 26,936 bets; a bare `node -e 0` is 503M
+// instructions): the old path cost 1,024M, about 16,000 instructions per bet over an empty
+// file. The course's files are small: much of that ran in the interpreter and baseline code
+// (an inline-cache call per byte read or written) or went into TurboFan compiling the dozen
+// small functions a row was spread over (CsvReader.parse, BatchBuilder.add, validateBetFields,
+// parseDateBytes, ...: 77M instructions of compiler work on agency-5's 991 bets, 170M on
+// agency-1). Here one function with one loop does it, four bytes per iteration (see `fast`).
 
 import { isUtf8 } from "node:buffer";
 import { close, open, read } from "node:fs";
@@ -249,10 +249,10 @@ export class BetScanner {
    * read from the file's bytes, stored as is at the end of the staged bytes, and tested with
    * bit tricks for a byte that ends the field — in a name or a date a byte below '-' (0x2d:
    * comma, quote, CR, LF, or a space that is simply kept), in the document and the number
-   * anything but a digit. Bytes stored past the field are overwritten by the next one. Per byte
-   * that is about a quarter of the work of a byte loop (callgrind, 10 × agency-1 after warm-up:
-   * 1,070 instructions per row against 1,670 for five byte loops, 1,920 for the old path), and
-   * TurboFan compiles one small loop (about 20M instructions against 50M for five loops).
+   * anything but a digit. Bytes stored past the field are overwritten by the next one.
+   * Measured (callgrind, 10 × agency-1, after warm-up): 1,070 instructions per row, against
+   * 1,670-1,920 for a byte-at-a-time loop per field (TurboFan re-checks both arrays on every
+   * byte); one TurboFan compile of 20-30M instructions, against about 50M for five loops.
    */
   private fast(): typeof STOPPED | typeof FULL | typeof PAUSED {
     const u8 = this.u8;
