@@ -3,7 +3,6 @@
 // server. All must finish with their own winners, every bet stored once.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { defaultWinners, generateDataset } from "../../tools/gen-data.js";
@@ -13,6 +12,7 @@ import {
   actions,
   cleanup,
   type Proc,
+  run,
   startAgency,
   startServer,
   stop,
@@ -26,47 +26,10 @@ after(async () => {
   dirs.forEach(cleanup);
 });
 
-/** Starts the agency program with arguments (procs.run takes none), collecting its lines. */
+/** The agency program with arguments (the load generator), collecting its lines. */
 function fleet(args: string[], env: Record<string, string>, cwd: string): Proc {
   // the flag the quiniela-agency bin's shebang gives
-  const child = spawn(process.execPath, ["--max-semi-space-size=2", AGENCY_JS, ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const lines: string[] = [];
-  const watchers: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
-  let partial = "";
-  child.stdout.setEncoding("utf8");
-  child.stdout.on("data", (d: string) => {
-    const parts = (partial + d).split("\n");
-    partial = parts.pop()!;
-    for (const l of parts) {
-      lines.push(l);
-      for (let i = watchers.length - 1; i >= 0; i--) {
-        if (watchers[i]!.re.test(l)) watchers.splice(i, 1)[0]!.resolve(l);
-      }
-    }
-  });
-  const p: Proc = {
-    child,
-    lines,
-    stderr: "",
-    exited: new Promise((res) => child.on("exit", (code) => res(code))),
-    waitFor(re, timeoutMs = 20_000) {
-      const seen = lines.find((l) => re.test(l));
-      if (seen) return Promise.resolve(seen);
-      return guard(
-        new Promise<string>((resolve) => watchers.push({ re, resolve })),
-        timeoutMs,
-        () => tail(p),
-      );
-    },
-  };
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (d: string) => {
-    p.stderr += d;
-  });
+  const p = run(AGENCY_JS, env, cwd, { args, nodeArgs: ["--max-semi-space-size=2"] });
   procs.push(p);
   return p;
 }

@@ -179,18 +179,7 @@ export async function scanByNumber(
       const { bytesRead } = await fh.read(buf, have, buf.length - have, null);
       if (bytesRead === 0) break;
       const end = have + bytesRead;
-      // `safe` is a row start; quote parity from it is tracked lazily up to `qpos`.
-      let safe = 0;
-      let qpos = 0;
-      let quoted = false;
-      const parityAt = (pos: number): boolean => {
-        for (let q = buf.indexOf(QUOTE, qpos); q >= 0 && q < pos; q = buf.indexOf(QUOTE, q + 1)) {
-          quoted = !quoted;
-          qpos = q + 1;
-        }
-        if (qpos < pos) qpos = pos;
-        return quoted;
-      };
+      let safe = 0; // a row start: everything before it is settled, outside quotes
       for (let m = buf.indexOf(needle, 0); m >= 0; m = buf.indexOf(needle, m + 1)) {
         const t = m + needle.length;
         if (t >= end) break;
@@ -199,7 +188,7 @@ export async function scanByNumber(
         if (rowEnd < 0) continue;
         let j = m - 1;
         while (j >= safe && buf[j] === ZERO) j--;
-        if (j < safe || buf[j] !== COMMA || parityAt(m)) continue;
+        if (j < safe || buf[j] !== COMMA || quoteParity(buf, safe, m)) continue;
         // The row starts after the last line end outside quotes before it.
         let rowStart = buf.lastIndexOf(LF, j) + 1;
         if (rowStart < safe) rowStart = safe;
@@ -213,8 +202,6 @@ export async function scanByNumber(
         }
         // Everything up to rowEnd is settled: restart parity there (outside quotes).
         safe = rowEnd + 1;
-        qpos = safe;
-        quoted = false;
         m = rowEnd;
       }
       // Carry the incomplete last row: from the last line end outside quotes.

@@ -24,8 +24,14 @@ export interface Proc {
   waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
 }
 
-export function run(script: string, env: Record<string, string>, cwd: string): Proc {
-  const child = spawn(process.execPath, [script], {
+/** Runs `node [nodeArgs] script [args]`, collecting its output lines. */
+export function run(
+  script: string,
+  env: Record<string, string>,
+  cwd: string,
+  { args = [], nodeArgs = [] }: { args?: string[]; nodeArgs?: string[] } = {},
+): Proc {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     cwd,
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
