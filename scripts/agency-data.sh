@@ -16,6 +16,10 @@
 # Files already in .data/ are never touched. POSIX sh; unzip or python3 for the zip.
 set -eu
 
+# Folders given relative to where we were called from stay meaningful after the cd below.
+absolute() { case $1 in '' | /*) printf '%s' "$1" ;; *) printf '%s/%s' "$(pwd -P)" "$1" ;; esac; }
+COURSE_DATA=$(absolute "${COURSE_DATA:-}")
+SHARED_DIR=$(absolute "${SHARED_DIR:-}")
 cd -- "$(dirname -- "$0")/.."
 PROG=agency-data.sh
 DATA=.data
@@ -109,6 +113,7 @@ if [ "$action" = prepare ] && [ -n "$todo" ]; then
     for id in $todo; do
       if [ -f "$dir/agency-$id.csv" ]; then
         cp "$dir/agency-$id.csv" "$DATA/agency-$id.csv"
+        chmod u+w "$DATA/agency-$id.csv" # the course's tests overwrite agency-1.csv
         say "$DATA/agency-$id.csv: the course's file from $dir"
       fi
     done

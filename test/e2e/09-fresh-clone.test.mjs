@@ -17,7 +17,7 @@ import {
   statSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
   allExited,
@@ -44,7 +44,8 @@ import { checkLottery, lotteryDone } from "./lib/lottery.mjs";
 const COURSE_ROWS = [26936, 25518, 16014, 9238, 991];
 const COURSE_WINNERS = [2, 3, 3, 2, 0];
 const COURSE_TOTAL = 78697;
-const COURSE_DATA = join(process.env.SHARED_DIR ?? join(ROOT, "../shared"), "data");
+// Absolute: make runs in the clone, not here.
+const COURSE_DATA = resolve(process.env.SHARED_DIR ?? join(ROOT, "../shared"), "data");
 const haveCourseData = existsSync(join(COURSE_DATA, "agency-1.csv"));
 
 // What a newcomer's shell has: none of this project's or CI's data hints. (Emptied, not
