@@ -17,8 +17,8 @@
 
 import { ErrorCode, type Fault, fault, isFault } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
-import { AgencyState, type BatchView } from "../../shared/src/protocol/messages.js";
-import type { AppendResult, BetStore } from "./storage/types.js";
+import { AgencyState } from "../../shared/src/protocol/messages.js";
+import type { AppendResult, BetStore, Refusal, WireBatch } from "./storage/types.js";
 
 /** A connection bound to an agency; the lottery can ask it to go away (another took over). */
 export interface Binding {
@@ -153,29 +153,25 @@ export class Lottery {
   }
 
   /**
-   * One validated batch: position check first, then the store encodes and stores it. A refusal
-   * known at once is returned (with the index of the bet at fault, or -1); otherwise `done` is
-   * called once the batch is durable or failed.
+   * One batch as the wire carried it: the store validates and encodes it, then the position is
+   * claimed, then the store takes it. A refusal known at once is returned (with the index of the
+   * bet at fault, or -1); otherwise `done` is called once the batch is durable or failed.
    */
-  ingest(
-    agency: number,
-    view: BatchView,
-    numbers: ArrayLike<number>,
-    done: (r: AppendResult) => void,
-  ): { fault: Fault; index: number } | null {
-    const refused = this.store.refuse(view);
-    if (refused) return refused;
-    const claimed = this.claim(agency, view.first, view.count);
-    if (claimed) return { fault: claimed, index: -1 };
-    this.store.append({ agency, first: view.first, view, numbers }, (r) => {
-      if (r && !this.store.exclusive) {
-        // Whatever the store found, our count for this agency is no longer to be trusted.
-        this.accepted.delete(agency);
-        this.bump(agency);
-      }
-      done(r);
-    });
-    return null;
+  ingest(batch: WireBatch, today: number, done: (r: AppendResult) => void): Refusal | null {
+    const { agency } = batch;
+    return this.store.append(
+      batch,
+      today,
+      () => this.claim(agency, batch.first, batch.count),
+      (r) => {
+        if (r && !this.store.exclusive) {
+          // Whatever the store found, our count for this agency is no longer to be trusted.
+          this.accepted.delete(agency);
+          this.bump(agency);
+        }
+        done(r);
+      },
+    );
   }
 
   /** Marks the agency finished after its `total` bets are durable; may trigger the draw. */

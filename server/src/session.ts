@@ -5,7 +5,7 @@
 // many requests are unanswered, so a client that never reads cannot make the server buffer.
 
 import type { Socket } from "node:net";
-import { todayKey, validateBetFields } from "../../shared/src/bet.js";
+import { F_DOCUMENT, F_NUMBER, todayKey } from "../../shared/src/bet.js";
 import {
   ErrorCode,
   type ErrorCodeValue,
@@ -17,6 +17,7 @@ import type { Logger } from "../../shared/src/log.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
 import { type Frame, MsgType } from "../../shared/src/protocol/frame.js";
 import {
+  BATCH_PREFIX,
   type BatchView,
   decodeBatch,
   decodeDone,
@@ -36,9 +37,6 @@ export interface SessionLimits {
   /** Unanswered requests after which reading pauses. */
   maxInFlight: number;
 }
-
-/** Parsed numbers of the batch being handled (the store encodes it before the next frame). */
-const batchNumbers = new Int32Array(8192);
 
 interface Slot {
   frames: Buffer[] | null; // null: not ready yet
@@ -197,47 +195,44 @@ export class AgencySession {
 
   private onBatch(f: Frame): void {
     if (!this.requireAgency(f.seq)) return;
-    const view = decodeBatch(f.payload);
-    const single = f.type === MsgType.BET;
-    if (isFault(view)) {
-      const count = f.payload.length >= 6 ? f.payload.readUInt16BE(4) : 0;
-      this.rejectBatch(f.seq, view, count, -1);
-      return;
-    }
-    if (single && view.count !== 1) {
-      this.fail(ErrorCode.MALFORMED, "BET must carry exactly one bet", f.seq);
-      return;
-    }
-    // Validate every bet first; on any bad bet nothing of the batch goes further.
-    const today = todayKey();
-    const numbers = batchNumbers;
-    for (let b = 0; b < view.count; b++) {
-      const n = validateBetFields(view.buf, view.starts, view.ends, b * 5, today);
-      if (typeof n !== "number") {
-        this.rejectBatch(f.seq, n, view.count, b);
+    const p = f.payload;
+    const count = p.length >= BATCH_PREFIX ? p.readUInt16BE(4) : 0;
+    // BET (exercise 5) logs the bet's document and number: it is decoded here as well.
+    let single: { document: string; number: string } | null = null;
+    if (f.type === MsgType.BET) {
+      const view = decodeBatch(p);
+      if (isFault(view)) {
+        this.rejectBatch(f.seq, view, count, -1);
         return;
       }
-      numbers[b] = n;
+      if (view.count !== 1) {
+        this.fail(ErrorCode.MALFORMED, "BET must carry exactly one bet", f.seq);
+        return;
+      }
+      single = { document: this.field(view, F_DOCUMENT), number: this.field(view, F_NUMBER) };
     }
-    const count = view.count;
-    const total = view.first + count;
-    const singleDoc = single ? this.field(view, 2) : "";
-    const singleNumber = numbers[0]!;
+    const first = p.length >= BATCH_PREFIX ? p.readUInt32BE(0) : 0;
     const slot = this.reserve();
-    // The lottery checks the position, then the store encodes the rows (synchronously: the
-    // view and `numbers` are reused by the next frame) and calls back once they are durable.
-    const refused = this.lottery.ingest(this.agency, view, numbers, (r) => {
-      if (r) {
-        this.failAfterReplies(r, f.seq);
-        return;
-      }
-      if (single) {
-        this.log.info("apuesta_almacenada", "success", { dni: singleDoc, numero: singleNumber });
-      } else {
-        this.log.info("apuesta_recibida", "success", { cantidad: count });
-      }
-      this.ready(slot, [encodeAck(f.seq, total)]);
-    });
+    // Validated, encoded and position-checked synchronously: the payload is not kept.
+    const refused = this.lottery.ingest(
+      { agency: this.agency, first, count, payload: p },
+      todayKey(),
+      (r) => {
+        if (r) {
+          this.failAfterReplies(r, f.seq);
+          return;
+        }
+        if (single) {
+          this.log.info("apuesta_almacenada", "success", {
+            dni: single.document,
+            numero: Number(single.number),
+          });
+        } else {
+          this.log.info("apuesta_recibida", "success", { cantidad: count });
+        }
+        this.ready(slot, [encodeAck(f.seq, first + count)]);
+      },
+    );
     if (refused) this.rejectInSlot(slot, f.seq, refused.fault, count, refused.index);
   }
 
@@ -253,7 +248,7 @@ export class AgencySession {
   }
 
   private field(view: BatchView, f: number): string {
-    return view.buf.toString("utf8", view.starts[f], view.ends[f]);
+    return view.buf.toString("utf8", view.starts[f]!, view.ends[f]!);
   }
 
   private rejectBatch(seq: number, fault: Fault, count: number, index: number): void {

@@ -8,12 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import {
-  encodeBetRow,
+  encodeBatchCsv,
   FileStore,
   GroupCommitFile,
   has_won,
   load_bets,
-  maxRowSize,
+  maxRowsSize,
   openAppend,
   STORAGE_COLUMNS,
   scanBets,
@@ -202,62 +202,96 @@ describe("store_bets / load_bets / has_won", () => {
   });
 });
 
-/** Encodes one bet with encodeBetRow from a wire-like buffer (fields back to back). */
-function encodeViaBetRow(b: Bet, numberText: string, number: number): Buffer {
-  const parts = [b.first_name, b.last_name, b.document, b.birthdate, numberText].map((s) =>
-    Buffer.from(s, "utf8"),
+/** A BATCH payload of these bets (number as given), built by hand as the wire carries it. */
+function payloadOf(first: number, bets: Array<{ b: Bet; numberText: string }>): Buffer {
+  const fields = bets.map(({ b, numberText }) =>
+    [b.first_name, b.last_name, b.document, b.birthdate, numberText].map((s) => Buffer.from(s)),
   );
-  const buf = Buffer.concat([Buffer.from("junk"), ...parts]);
-  const starts = [0, 0, 0];
-  const ends = [0, 0, 0];
-  let pos = 4;
-  for (const p of parts) {
-    starts.push(pos);
-    pos += p.length;
-    ends.push(pos);
-  }
-  const fieldBytes = parts.reduce((s, p) => s + p.length, 0);
-  const out = Buffer.alloc(maxRowSize(fieldBytes) + 10, 0xee);
-  const end = encodeBetRow(out, 5, Buffer.from(`${b.agency},`), buf, starts, ends, 3, number);
-  assert.ok(end - 5 <= maxRowSize(fieldBytes), "within maxRowSize");
+  const head = Buffer.alloc(6);
+  head.writeUInt32BE(first, 0);
+  head.writeUInt16BE(bets.length, 4);
+  return Buffer.concat([head, Buffer.from(fields.flat().map((f) => f.length)), ...fields.flat()]);
+}
+
+/** Encodes the bets with encodeBatchCsv (at an offset, bounded) and returns the rows. */
+function encodeRows(agency: number, bets: Array<{ b: Bet; numberText: string }>): Buffer {
+  const p = payloadOf(0, bets);
+  const prefix = Buffer.from(`${agency},`);
+  const room = maxRowsSize(p.length, bets.length, prefix.length);
+  const out = Buffer.alloc(room + 10, 0xee);
+  const end = encodeBatchCsv(p, out, 5, prefix, 20991231);
+  assert.ok(end >= 5, "the batch is accepted");
+  assert.ok(end - 5 <= room, "within maxRowsSize");
   assert.equal(out[4], 0xee, "nothing written before pos");
   assert.equal(out[end], 0xee, "nothing written after the returned position");
   return out.subarray(5, end);
 }
 
-describe("encodeBetRow", () => {
-  it("produces the same bytes as encodeCsvRow for the same bet", () => {
-    for (const b of BETS) {
-      assert.deepEqual(
-        encodeViaBetRow(b, String(b.number), b.number),
-        encodeCsvRow(strRow(b)),
-        JSON.stringify(b),
-      );
-    }
+const one = (b: Bet, numberText = String(b.number)) => encodeRows(b.agency, [{ b, numberText }]);
+
+describe("encodeBatchCsv", () => {
+  it("produces the same bytes as encodeCsvRow for the same bets, one by one and as one batch", () => {
+    for (const b of BETS) assert.deepEqual(one(b), encodeCsvRow(strRow(b)), JSON.stringify(b));
+    const same = BETS.map((b) => ({ ...b, agency: 3 }));
+    assert.deepEqual(
+      encodeRows(
+        3,
+        same.map((b) => ({ b, numberText: String(b.number) })),
+      ),
+      Buffer.concat(same.map((b) => encodeCsvRow(strRow(b)))),
+    );
   });
 
   it("normalizes the number as Python's int would ('0042' -> '42', '0000' -> '0')", () => {
     const b = bet(7, "A", "B", "00012", "2000-01-01", 42);
-    assert.equal(encodeViaBetRow(b, "0042", 42).toString(), "7,A,B,00012,2000-01-01,42\r\n");
+    assert.equal(one(b, "0042").toString(), "7,A,B,00012,2000-01-01,42\r\n");
+    assert.equal(one({ ...b, number: 0 }, "0000").toString(), "7,A,B,00012,2000-01-01,0\r\n");
+    assert.equal(one({ ...b, number: 0 }, "0").toString(), "7,A,B,00012,2000-01-01,0\r\n");
     assert.equal(
-      encodeViaBetRow({ ...b, number: 0 }, "0000", 0).toString(),
-      "7,A,B,00012,2000-01-01,0\r\n",
-    );
-    assert.equal(
-      encodeViaBetRow({ ...b, number: 99999999 }, "99999999", 99999999).toString(),
+      one({ ...b, number: 99999999 }, "99999999").toString(),
       "7,A,B,00012,2000-01-01,99999999\r\n",
     );
-    assert.equal(
-      encodeViaBetRow({ ...b, number: 100 }, "00100", 100).toString(),
-      "7,A,B,00012,2000-01-01,100\r\n",
-    );
+    assert.equal(one({ ...b, number: 100 }, "00100").toString(), "7,A,B,00012,2000-01-01,100\r\n");
   });
 
-  it("worst case row (all quotes) fits maxRowSize", () => {
+  it("worst case row (all quotes) fits maxRowsSize", () => {
     const q = '"'.repeat(255);
     const b = bet(4294967295, q, q, "1234567890", "2000-01-01", 99999999);
-    const row = encodeViaBetRow(b, "99999999", 99999999);
-    assert.deepEqual(row, encodeCsvRow(strRow(b)));
+    assert.deepEqual(one(b), encodeCsvRow(strRow(b)));
+  });
+
+  it("refuses (-1) what the bet-by-bet check refuses", () => {
+    const ok = bet(1, "A", "B", "1", "2000-02-29", 5);
+    const cases: Array<[string, Bet, string?]> = [
+      ["empty first name", { ...ok, first_name: "" }],
+      ["document with a letter", { ...ok, document: "12a" }],
+      ["document of 11 digits", { ...ok, document: "12345678901" }],
+      ["29 February of a common year", { ...ok, birthdate: "2001-02-29" }],
+      ["month 13", { ...ok, birthdate: "2000-13-01" }],
+      ["before 1900", { ...ok, birthdate: "1899-12-31" }],
+      ["after today", { ...ok, birthdate: "2099-01-01" }],
+      ["slashes", { ...ok, birthdate: "2000/01/01" }],
+      ["number of 9 digits", ok, "123456789"],
+      ["number with a sign", ok, "-5"],
+    ];
+    for (const [what, b, numberText] of cases) {
+      const p = payloadOf(0, [
+        { b: ok, numberText: "1" },
+        { b, numberText: numberText ?? String(b.number) },
+      ]);
+      const out = Buffer.alloc(maxRowsSize(p.length, 2, 2));
+      assert.equal(encodeBatchCsv(p, out, 0, Buffer.from("1,"), 20991231 - 1000000), -1, what);
+    }
+    const good = payloadOf(0, [{ b: ok, numberText: "5" }]);
+    const out = Buffer.alloc(64);
+    assert.ok(encodeBatchCsv(good, out, 0, Buffer.from("1,"), 20991231) > 0);
+    for (const cut of [0, 5, 6, 8, good.length - 1]) {
+      assert.equal(encodeBatchCsv(good.subarray(0, cut), out, 0, Buffer.from("1,"), 20991231), -1);
+    }
+    assert.equal(
+      encodeBatchCsv(Buffer.concat([good, Buffer.from("x")]), out, 0, Buffer.from("1,"), 20991231),
+      -1,
+    );
   });
 });
 

@@ -8,20 +8,23 @@ import { type Bet, has_won, LOTTERY_WINNER_NUMBER } from "../../../shared/src/be
 import type { SyncMode } from "../../../shared/src/config.js";
 import { ErrorCode, type Fault, fault, QuinielaError } from "../../../shared/src/errors.js";
 import type { Logger } from "../../../shared/src/log.js";
+import { checkBatch, isRefusal } from "./batch-check.js";
 import { load_bets } from "./course.js";
 import { GroupCommitFile, openAppend } from "./group-commit.js";
 import { scanByNumber } from "./readers.js";
 import { type RecoveryReport, readJournal, scanBets } from "./recovery.js";
-import { encodeBatchRows } from "./rows.js";
+import { agencyPrefix, encodeBatchCsv, maxRowsSize } from "./rows.js";
 import { SegmentAllocator } from "./segments.js";
 import type {
   AgencyStatus,
-  AppendResult,
+  AppendDone,
   BetStore,
+  Claim,
   DoneResult,
   DrawResult,
-  IngestBatch,
+  Refusal,
   StoreSnapshot,
+  WireBatch,
 } from "./types.js";
 
 export interface FileStoreOptions {
@@ -36,6 +39,14 @@ export interface FileStoreOptions {
 
 const storageFault = (err: unknown): Fault =>
   fault(ErrorCode.STORAGE_FAILURE, `storage failure: ${(err as Error)?.message ?? String(err)}`);
+
+/** Why the one-pass encoder refused a batch: the bet-by-bet check names the rule and the bet. */
+function diagnose(payload: Buffer, today: number): Refusal {
+  const r = checkBatch(payload, today);
+  if (isRefusal(r)) return r;
+  // Unreachable while the two agree (a property test holds them together); refuse, never store.
+  return { fault: fault(ErrorCode.MALFORMED, "batch refused by the row encoder"), index: -1 };
+}
 
 export class FileStore implements BetStore {
   readonly kind = "file";
@@ -95,15 +106,16 @@ export class FileStore implements BetStore {
     );
   }
 
-  refuse(): null {
-    return null;
-  }
-
-  append(batch: IngestBatch, done: (r: AppendResult) => void): void {
-    const rows = encodeBatchRows(this.alloc, batch.agency, batch.view, batch.numbers);
-    const { agency } = batch;
-    const count = batch.view.count;
-    this.appendRows(rows, (err) => {
+  append(batch: WireBatch, today: number, claim: Claim, done: AppendDone): Refusal | null {
+    const { agency, count, payload } = batch;
+    const prefix = agencyPrefix(agency);
+    // Encoded in place into the allocator's segment; taken only once the position is claimed.
+    const { buf, start } = this.alloc.reserve(maxRowsSize(payload.length, count, prefix.length));
+    const end = encodeBatchCsv(payload, buf, start, prefix, today);
+    if (end < 0) return diagnose(payload, today);
+    const claimed = claim();
+    if (claimed) return { fault: claimed, index: -1 };
+    this.appendRows(this.alloc.take(end), (err) => {
       if (err) {
         done(storageFault(err));
         return;
@@ -111,6 +123,7 @@ export class FileStore implements BetStore {
       this.committed.set(agency, (this.committed.get(agency) ?? 0) + count);
       done(null);
     });
+    return null;
   }
 
   /** Appends rows already encoded (tests, tools); `done` runs once they are durable. */

@@ -25,6 +25,7 @@ import { redactUrl } from "../../../shared/src/config.js";
 import { ErrorCode, type Fault, fault, QuinielaError } from "../../../shared/src/errors.js";
 import type { Logger } from "../../../shared/src/log.js";
 import type { BatchView } from "../../../shared/src/protocol/messages.js";
+import { checkBatch, isRefusal } from "./batch-check.js";
 import { PgHealth, pgErrorText } from "./pg-health.js";
 import { PgIngest } from "./pg-ingest.js";
 import { PgListener } from "./pg-listen.js";
@@ -34,12 +35,14 @@ import { CHANNEL, ensureSchema, LOCK_CLASS, LOCK_DRAW } from "./pg-schema.js";
 import { SegmentAllocator } from "./segments.js";
 import type {
   AgencyStatus,
-  AppendResult,
+  AppendDone,
   BetStore,
+  Claim,
   DoneResult,
   DrawResult,
-  IngestBatch,
+  Refusal,
   StoreSnapshot,
+  WireBatch,
 } from "./types.js";
 
 export interface PgStoreOptions {
@@ -54,6 +57,15 @@ export interface PgStoreOptions {
 }
 
 const START_RETRY_MS = [250, 500, 1000, 2000, 4000];
+
+/** PostgreSQL text cannot hold NUL: such a bet is refused alone instead of failing its group. */
+export function refuseNul(view: BatchView): Refusal | null {
+  const at = view.buf.indexOf(0, view.starts[0]);
+  if (at < 0) return null;
+  let index = 0;
+  while (index + 1 < view.count && view.starts[(index + 1) * 5]! <= at) index++;
+  return { fault: fault(ErrorCode.INVALID_NAME, "name holds a NUL character"), index };
+}
 
 export class PgStore implements BetStore {
   readonly kind = "postgres";
@@ -133,28 +145,26 @@ export class PgStore implements BetStore {
     return store;
   }
 
-  /** PostgreSQL text cannot hold NUL: such a bet is refused alone instead of failing its group. */
-  refuse(view: BatchView): { fault: Fault; index: number } | null {
-    const at = view.buf.indexOf(0, view.starts[0]);
-    if (at < 0) return null;
-    let index = 0;
-    while (index + 1 < view.count && view.starts[(index + 1) * 5]! <= at) index++;
-    return { fault: fault(ErrorCode.INVALID_NAME, "name holds a NUL character"), index };
-  }
-
-  append(batch: IngestBatch, done: (r: AppendResult) => void): void {
+  append(batch: WireBatch, today: number, claim: Claim, done: AppendDone): Refusal | null {
+    const checked = checkBatch(batch.payload, today);
+    if (isRefusal(checked)) return checked;
+    const nul = refuseNul(checked.view);
+    if (nul) return nul;
+    const claimed = claim();
+    if (claimed) return { fault: claimed, index: -1 };
     if (this.closed) {
       done(fault(ErrorCode.SHUTTING_DOWN, "server shutting down"));
-      return;
+      return null;
     }
-    const rows = encodeBatchBinary(this.alloc, batch.agency, batch.view, batch.numbers);
+    const rows = encodeBatchBinary(this.alloc, batch.agency, checked.view, checked.numbers);
     this.ingest.append({
       agency: batch.agency,
       first: batch.first,
-      count: batch.view.count,
+      count: batch.count,
       rows,
       done,
     });
+    return null;
   }
 
   get commits(): number {

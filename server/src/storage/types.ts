@@ -1,20 +1,27 @@
 // The one storage interface the lottery talks to. Two stores implement it: the file store
 // (bets.csv + its journal; one server process owns it) and the PostgreSQL store (any number of
-// server replicas share one database). The ingest path goes one way: the session validates a batch,
-// the lottery checks its position against its cache, then the store encodes and stores it.
+// server replicas share one database). The ingest path goes one way: the session hands the lottery a
+// batch as the wire carried it, the store validates and encodes it, the lottery claims its position
+// (against its cache), and only then does the store take it.
 
 import type { Bet } from "../../../shared/src/bet.js";
 import type { Fault } from "../../../shared/src/errors.js";
-import type { BatchView } from "../../../shared/src/protocol/messages.js";
 
-/** A validated batch of one agency, as the wire carried it. */
-export interface IngestBatch {
+/** A batch of one agency as the wire carried it: a BATCH or BET payload, not yet validated. */
+export interface WireBatch {
   agency: number;
   /** Position of its first bet in the agency's stream. */
   first: number;
-  view: BatchView;
-  /** The parsed number of each bet. */
-  numbers: ArrayLike<number>;
+  /** Bets it holds. */
+  count: number;
+  /** first (u32), count (u16), the bets' field lengths, their field bytes. */
+  payload: Buffer;
+}
+
+/** A batch refused as a whole: why, and the index of the bet at fault (-1: the batch itself). */
+export interface Refusal {
+  fault: Fault;
+  index: number;
 }
 
 /**
@@ -23,6 +30,11 @@ export interface IngestBatch {
  * authoritative check disagreed with the lottery's cache (another replica got there first).
  */
 export type AppendResult = Fault | null;
+
+/** Claims a validated batch's position (the lottery's check): null, or why it is refused. */
+export type Claim = () => Fault | null;
+/** Told how an append ended. */
+export type AppendDone = (r: AppendResult) => void;
 
 export interface AgencyStatus {
   /** Bets of the agency durably stored (its next position). */
@@ -57,10 +69,13 @@ export interface BetStore {
   readonly exclusive: boolean;
   /** What the store held when it was opened. */
   readonly initial: StoreSnapshot;
-  /** A batch the store cannot hold although it is a valid bet (bet index and why), else null. */
-  refuse(view: BatchView): { fault: Fault; index: number } | null;
-  /** Encodes the batch now (the view is not kept) and calls `done` once it is durable or failed. */
-  append(batch: IngestBatch, done: (r: AppendResult) => void): void;
+  /**
+   * Validates the batch and encodes it for storage (the payload is not kept), then asks `claim`
+   * for its position; only a claimed batch is stored, and `done` runs once it is durable or
+   * failed. A batch refused here (an invalid bet, a bet this store cannot hold, or the claim's
+   * answer, index -1) is returned and nothing of it is stored.
+   */
+  append(batch: WireBatch, today: number, claim: Claim, done: AppendDone): Refusal | null;
   /** Resolves once everything appended so far for `agency` is settled, then reads its status. */
   status(agency: number): Promise<AgencyStatus | Fault>;
   /** Records that the agency finished with `total` bets, after its appends are durable. */
