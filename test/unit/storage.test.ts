@@ -15,6 +15,7 @@ import {
   load_bets,
   maxRowsSize,
   openAppend,
+  SegmentAllocator,
   STORAGE_COLUMNS,
   scanBets,
   store_bets,
@@ -292,6 +293,42 @@ describe("encodeBatchCsv", () => {
       encodeBatchCsv(Buffer.concat([good, Buffer.from("x")]), out, 0, Buffer.from("1,"), 20991231),
       -1,
     );
+  });
+});
+
+describe("SegmentAllocator", () => {
+  /** Fills the current segment with one row of `bytes` bytes and returns it. */
+  const row = (a: SegmentAllocator, bytes: number, lease = true) => {
+    const { buf, start } = a.reserve(bytes);
+    buf.fill(0x61, start, start + bytes);
+    return lease ? a.lease(start + bytes) : a.take(start + bytes);
+  };
+
+  it("reuses a full segment once every lease on it is released, and not before", () => {
+    const a = new SegmentAllocator(4096, true);
+    const r1 = row(a, 3000);
+    const r2 = row(a, 1000); // same segment
+    assert.equal(r1.buffer, r2.buffer);
+    const r3 = row(a, 3000); // the first is full: a new segment
+    assert.notEqual(r3.buffer, r1.buffer);
+    a.release(r1);
+    const r4 = row(a, 3000); // r2 still holds the first: another new one
+    assert.notEqual(r4.buffer, r1.buffer);
+    a.release(r2);
+    const r5 = row(a, 3000); // now the first comes back
+    assert.equal(r5.buffer, r1.buffer);
+    assert.equal(r3.toString("latin1", 0, 3), "aaa", "rows of other segments untouched");
+  });
+
+  it("never reuses segments in take mode (rows of the PostgreSQL store live on in its queue)", () => {
+    const a = new SegmentAllocator(4096);
+    const seen = new Set<ArrayBufferLike>();
+    for (let i = 0; i < 6; i++) {
+      const r = row(a, 3000, i % 2 === 0);
+      a.release(r);
+      assert.ok(!seen.has(r.buffer));
+      seen.add(r.buffer);
+    }
   });
 });
 

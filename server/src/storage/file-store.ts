@@ -52,7 +52,7 @@ export class FileStore implements BetStore {
   readonly kind = "file";
   readonly exclusive = true;
   readonly initial: StoreSnapshot;
-  private readonly alloc = new SegmentAllocator();
+  private readonly alloc = new SegmentAllocator(1 << 20, true);
   /** Durable bets per agency. */
   private readonly committed: Map<number, number>;
   private readonly done: Map<number, number>;
@@ -115,7 +115,9 @@ export class FileStore implements BetStore {
     if (end < 0) return diagnose(payload, today);
     const claimed = claim();
     if (claimed) return { fault: claimed, index: -1 };
-    this.appendRows(this.alloc.take(end), (err) => {
+    const rows = this.alloc.lease(end);
+    this.appendRows(rows, (err) => {
+      this.alloc.release(rows);
       if (err) {
         done(storageFault(err));
         return;
