@@ -173,7 +173,7 @@ export function renderChart(d: ChartData): string {
   let y = top;
   for (const [, rows] of groups) {
     body.push(
-      `<text x="${PAD}" y="${n(y + 16)}" font-weight="bold">${escapeXml(rows[0]!.scaleLabel)}</text>`,
+      `<text x="${PAD}" y="${n(y + 16)}" font-weight="bold">${escapeXml(fit(rows[0]!.scaleLabel, (labelW - 8) / 1.1))}</text>`,
     );
     y += GROUP_H;
     for (const r of rows) {
