@@ -13,7 +13,7 @@ import { load_bets } from "./course.js";
 import { GroupCommitFile, openAppend } from "./group-commit.js";
 import { scanByNumber } from "./readers.js";
 import { type RecoveryReport, readJournal, scanBets } from "./recovery.js";
-import { agencyPrefix, encodeBatchCsv, maxRowsSize } from "./rows.js";
+import { agencyPrefix, encodeBatchCsv, maxRowsSize, primeEncoder } from "./rows.js";
 import { SegmentAllocator } from "./segments.js";
 import type {
   AgencyStatus,
@@ -86,6 +86,7 @@ export class FileStore implements BetStore {
       );
     }
     const { fh, size } = await openAppend(path, scan.goodBytes);
+    primeEncoder();
     if (scan.truncatedBytes > 0) {
       log.warn("storage_recovery", "success", {
         path,
