@@ -51,6 +51,21 @@ export interface CertFiles {
   agencyKey: string;
 }
 
+/** The environment that runs a server and its agencies over mutual TLS with these files. */
+export function mutualTlsEnv(f: CertFiles): {
+  serverEnv: Record<string, string>;
+  agencyEnv: Record<string, string>;
+} {
+  return {
+    serverEnv: { TLS_CERT_FILE: f.serverCert, TLS_KEY_FILE: f.serverKey, TLS_CLIENT_CA_FILE: f.ca },
+    agencyEnv: {
+      CLI_TLS_CA_FILE: f.ca,
+      CLI_TLS_CERT_FILE: f.agencyCert,
+      CLI_TLS_KEY_FILE: f.agencyKey,
+    },
+  };
+}
+
 // A config of our own: the system's openssl.cnf may add extensions of its own (or be missing).
 const OPENSSL_CNF = "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = unused\n";
 
