@@ -26,6 +26,13 @@
 # and moves to the next when a connection fails). Without replicas the file is the
 # single server on the file store, exactly as before the option existed.
 #
+# TLS (env TLS=1; unset, empty or 0 = off): the server and the agencies talk over mutual TLS.
+# The certificates must be in ./.certs (make them with `npm run certs -- --agencies N --out
+# .certs`): each container gets only its own files, read-only, as /app/certs/...: the server
+# server.crt, server.key and ca.crt; agency N ca.crt, agency-N.crt and agency-N.key (the
+# CA's key is never mounted). The server's certificate must carry the name `server`.
+# Echo clients stay plain text (the echo check does not use TLS).
+#
 # Written for POSIX sh (the course's tests run it with `sh`); needs only coreutils.
 # Bad arguments: usage on stderr, exit 2, nothing written.
 
@@ -52,6 +59,8 @@ usage: $PROG [--mode echo|bet|batch] [--replicas N] <output-file> <clients>
   --replicas N   server replicas sharing a postgres:15 service, reachable as \`server\`
                  (default: \$SERVER_REPLICAS; unset, empty or 0: one server, file store)
                  an integer from 0 to $MAX_REPLICAS
+  env TLS=1      server and agencies over mutual TLS, certificates from ./.certs
+                 (make them: npm run certs -- --agencies N --out .certs)
 EOF
 }
 
@@ -63,6 +72,7 @@ die_usage() {
 
 mode=${CLIENT_MODE:-batch}
 replicas=${SERVER_REPLICAS:-}
+tls=${TLS:-}
 while [ $# -gt 0 ]; do
   case $1 in
     -h | --help)
@@ -100,6 +110,11 @@ done
 output=$1
 clients=$2
 
+case $tls in
+  '' | 0) tls=0 ;;
+  1) ;;
+  *) die_usage "TLS must be 1 (on) or 0 (off), got '$tls'" ;;
+esac
 case $mode in
   echo | bet | batch) ;;
   *) die_usage "invalid client mode '$mode' (expected echo, bet or batch)" ;;
@@ -179,11 +194,37 @@ services:
     image: server:latest
     environment:
       - AGENCIES=$clients
+EOF
+  server_tls_env
+  cat <<EOF
     networks:
       - testing_net
     volumes:
       - "$root/server/config.ini:/app/config.ini:ro"
 EOF
+  server_tls_volumes
+}
+
+# With TLS=1: the server's certificate, key and the CA its agencies' certificates come from.
+server_tls_env() {
+  [ "$tls" -eq 1 ] || return 0
+  cat <<EOF
+      - TLS_CERT_FILE=/app/certs/server.crt
+      - TLS_KEY_FILE=/app/certs/server.key
+      - TLS_CLIENT_CA_FILE=/app/certs/ca.crt
+EOF
+}
+
+# Mounts each file on its own: a container sees only its certificates, never the CA's key.
+tls_volumes() {
+  for f in "$@"; do
+    echo "      - \"$root/.certs/$f:/app/certs/$f:ro\""
+  done
+}
+
+server_tls_volumes() {
+  [ "$tls" -eq 1 ] || return 0
+  tls_volumes server.crt server.key ca.crt
 }
 
 # PostgreSQL and the replicas server1..serverN. Each replica has the network alias `server`:
@@ -224,6 +265,9 @@ EOF
     environment:
       - AGENCIES=$clients
       - DATABASE_URL=$url
+EOF
+    server_tls_env
+    cat <<EOF
     networks:
       testing_net:
         aliases:
@@ -234,6 +278,7 @@ EOF
     volumes:
       - "$root/server/config.ini:/app/config.ini:ro"
 EOF
+    server_tls_volumes
     n=$((n + 1))
   done
 }
@@ -259,6 +304,13 @@ EOF
       # in real time instead of a race between per-container backlogs.
       cat <<EOF
       - CLI_START_DELAY=${AGENCY_START_DELAY:-2s}
+EOF
+    fi
+    if [ "$tls" -eq 1 ] && [ "$mode" != echo ]; then
+      cat <<EOF
+      - CLI_TLS_CA_FILE=/app/certs/ca.crt
+      - CLI_TLS_CERT_FILE=/app/certs/agency-$i.crt
+      - CLI_TLS_KEY_FILE=/app/certs/agency-$i.key
 EOF
     fi
     if [ "$mode" = bet ]; then
@@ -298,6 +350,9 @@ EOF
       - "$root/.data:/app/.data:ro"
 EOF
     fi
+    if [ "$tls" -eq 1 ] && [ "$mode" != echo ]; then
+      tls_volumes ca.crt "agency-$i.crt" "agency-$i.key"
+    fi
     i=$((i + 1))
   done
 
@@ -327,6 +382,17 @@ if [ "$replicas" -eq 0 ]; then
 else
   printf '%s: wrote %s (postgres + %s server replica(s) + %s %s client(s))\n' \
     "$PROG" "$output" "$replicas" "$clients" "$mode" >&2
+fi
+if [ "$tls" -eq 1 ]; then
+  printf '%s: TLS on: the certificates must be in %s/.certs (server.crt, server.key, ca.crt, agency-N.crt, agency-N.key); make them with: npm run certs -- --agencies %s --out .certs\n' \
+    "$PROG" "$repo_root" "$clients" >&2
+  missing=
+  for f in server.crt server.key ca.crt; do
+    [ -f "$repo_root/.certs/$f" ] || missing="$missing $f"
+  done
+  [ "$mode" = echo ] || [ "$clients" -eq 0 ] || [ -f "$repo_root/.certs/agency-$clients.crt" ] ||
+    missing="$missing agency-$clients.crt"
+  [ -z "$missing" ] || printf '%s: note: missing in .certs:%s\n' "$PROG" "$missing" >&2
 fi
 if [ "$mode" = batch ]; then
   missing=0 first=

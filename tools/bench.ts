@@ -43,6 +43,7 @@ import { cpus, platform, release, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { makeCerts, mutualTlsEnv } from "./certs.js";
 import { type DatasetResult, defaultWinners, generateDataset } from "./gen-data.js";
 import { benchChart } from "./lib/chart.js";
 import { isMain } from "./lib/cli.js";
@@ -91,6 +92,8 @@ interface Config {
   maxAmount?: number;
   /** Server replicas sharing a throwaway PostgreSQL (undefined: one server, the file store). */
   pgReplicas?: number;
+  /** Agencies over mutual TLS (throwaway certificates made in the run directory). */
+  tls?: boolean;
 }
 
 const BASE: Config = { id: "base", name: "base", window: 32, sync: "fdatasync" };
@@ -114,7 +117,9 @@ const PG1: Config = {
   sync: "fdatasync",
   pgReplicas: 1,
 };
-const CONFIGS: readonly Config[] = [BASE, ...VARIANTS, PG1, PG3];
+/** The base configuration over mutual TLS: what encryption and client certificates cost. */
+const TLS: Config = { id: "tls", name: "mutual TLS", window: 32, sync: "fdatasync", tls: true };
+const CONFIGS: readonly Config[] = [BASE, ...VARIANTS, PG1, PG3, TLS];
 /** Scales that get the variants. */
 const VARIANT_SCALES = new Set(["course", "5x1M"]);
 /** Scales that get 3 replicas + PostgreSQL (and 1 server + PostgreSQL: PG1_SCALES). */
@@ -194,7 +199,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --configs LIST    run these configurations on every chosen scale (default: each
                     scale's own): base (1 server, file store; all scales), window1,
                     sync-none, 8k (course, 5x1M), pg1 (1 server + PostgreSQL; 5x1M),
-                    pg3 (3 replicas + PostgreSQL; 5x1M, 1000x5k)
+                    pg3 (3 replicas + PostgreSQL; 5x1M, 1000x5k), tls (base over
+                    mutual TLS; only when named)
   --scale-out       the scale-out rows: 5x1M pg1 and pg3, 1000x5k base and pg3
                     (PostgreSQL 15 needed: Debian package postgresql)
   --quick           smoke run: the course scale once, no variants
@@ -416,6 +422,9 @@ async function runOnce(s: RunSetup): Promise<RunRecord> {
       database = `bench_${process.pid}_${pgDatabases++}`;
       databaseUrl = await s.pg.createDatabase(database);
     }
+    const tls = s.config.tls
+      ? mutualTlsEnv(makeCerts({ out: join(runDir, "certs"), agencies: s.data.agencies.length }))
+      : { serverEnv: {}, agencyEnv: {} };
     const run = new LotteryRun({
       runDir,
       dataFiles: s.data.agencies.map((a) => a.path),
@@ -433,7 +442,8 @@ async function runOnce(s: RunSetup): Promise<RunRecord> {
       sampleMs: 20,
       keepLogs: false,
       serverNodeArgs: [...s.serverNodeArgs, ...prof("server")],
-      serverEnv: s.serverEnv,
+      serverEnv: { ...s.serverEnv, ...tls.serverEnv },
+      agencyEnv: tls.agencyEnv,
       agencyNodeArgs: (id) => [...s.agencyNodeArgs, ...(id === 1 ? prof("agency-1") : [])],
       signal: s.signal,
     });

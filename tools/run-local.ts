@@ -31,6 +31,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { makeCerts, mutualTlsEnv } from "./certs.js";
 import {
   COURSE_BETS,
   courseBets,
@@ -84,6 +85,8 @@ Agencies:
                         (quiniela-agency --agencies 1-N --data DIR), not N processes
   --concurrency N       with --fleet: agencies streaming at once (its default: 32)
 Run:
+  --tls                 server and agencies over mutual TLS, with throwaway certificates
+                        (npm run certs) made in the run directory's certs/
   --sync MODE           server writes: fdatasync (default, durable), fsync, none
                         (the file store's; PostgreSQL commits are always durable)
   --window N            batches in flight per agency (agency default 32)
@@ -116,6 +119,7 @@ export interface RunLocalOptions {
   resetDatabase: boolean;
   fleet: boolean;
   concurrency?: number;
+  tls: boolean;
   sync: SyncMode;
   window?: number;
   maxAmount?: number;
@@ -165,6 +169,7 @@ export function parseCli(argv: readonly string[]): RunLocalOptions {
         database: { type: "string" },
         "reset-database": { type: "boolean" },
         fleet: { type: "boolean" },
+        tls: { type: "boolean" },
         concurrency: { type: "string" },
         sync: { type: "string" },
         window: { type: "string" },
@@ -185,6 +190,7 @@ export function parseCli(argv: readonly string[]): RunLocalOptions {
     generate: values.generate === true,
     resetDatabase: values["reset-database"] === true,
     fleet: values.fleet === true,
+    tls: values.tls === true,
     sync: "fdatasync",
     timeoutS: 600,
     keep: values.keep === true,
@@ -932,6 +938,17 @@ export async function main(argv: readonly string[]): Promise<number> {
         `${join(runDir, "pg")}; stopped at the end)`;
     }
     if (ac.signal.aborted) return 130;
+    let tlsEnv: ReturnType<typeof mutualTlsEnv> | undefined;
+    if (o.tls) {
+      try {
+        tlsEnv = mutualTlsEnv(
+          makeCerts({ out: join(runDir, "certs"), agencies: plan.files.length }),
+        );
+      } catch (e) {
+        process.stderr.write(`run-local: --tls: ${(e as Error).message}\n`);
+        return 1;
+      }
+    }
     const agenciesText = o.fleet
       ? `one load-generator process (--fleet${o.concurrency === undefined ? "" : `, concurrency ${o.concurrency}`}), `
       : "";
@@ -941,7 +958,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         (pgMode
           ? `  servers: ${serversText}; durable commits (fsync on, synchronous_commit on)\n  `
           : `  server writes: ${o.sync}${o.sync === "none" ? " (OS-buffered, not durable)" : " (durable acknowledgements)"}; `) +
-        `agencies: ${agenciesText}window ${o.window ?? "32 (default)"}, max-amount ${o.maxAmount ?? "100 (default)"}\n` +
+        `${o.tls ? "mutual TLS (certificates in certs/); " : ""}agencies: ${agenciesText}window ${o.window ?? "32 (default)"}, max-amount ${o.maxAmount ?? "100 (default)"}\n` +
         `  run directory: ${runDir}${o.keep ? " (kept)" : ""}\n`,
     );
 
@@ -964,6 +981,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       databaseUrl,
       fleet: o.fleet,
       fleetConcurrency: o.concurrency,
+      ...tlsEnv,
       sync: o.sync,
       window: o.window,
       maxAmount: o.maxAmount,

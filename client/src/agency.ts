@@ -29,6 +29,7 @@ import {
 import type { Gate } from "./gate.js";
 import { Link, LinkError, type PostedReply } from "./link.js";
 import { BetScanner, Step } from "./scan.js";
+import { ClientTls } from "./tls.js";
 
 /** Server faults after which reconnecting cannot help. */
 const FATAL_CODES = new Set<number>([
@@ -37,6 +38,7 @@ const FATAL_CODES = new Set<number>([
   ErrorCode.COUNT_MISMATCH,
   ErrorCode.AGENCY_FINISHED,
   ErrorCode.UNSUPPORTED_VERSION,
+  ErrorCode.TLS_REQUIRED,
 ]);
 
 /**
@@ -45,6 +47,16 @@ const FATAL_CODES = new Set<number>([
  * WELCOME's committed position, exactly as after a dropped connection.
  */
 const TRANSIENT_CODES = new Set<number>([ErrorCode.STORAGE_FAILURE, ErrorCode.SHUTTING_DOWN]);
+
+/** The error to stop with when reconnecting cannot help (a fatal server fault, a TLS refusal). */
+function fatalOf(err: unknown): QuinielaError | null {
+  if (!(err instanceof LinkError)) return null;
+  if (err.kind === "tls") return new QuinielaError("TLS_FAILED", `TLS: ${err.message}`);
+  if (err.fault && FATAL_CODES.has(err.fault.code)) {
+    return new QuinielaError(errorName(err.fault.code), err.message);
+  }
+  return null;
+}
 
 /** A live server answers HELLO at once; one that does not is treated as down (next replica). */
 const WELCOME_TIMEOUT_MS = 15_000;
@@ -134,6 +146,7 @@ export class Agency {
   /** Bets of the file known to the server (set once the whole file went through). */
   private finishedSending = false;
   private readonly rotation: Rotation;
+  private readonly tls: ClientTls | null;
   /** ackedPos when the server last refused our position (see settleOldest). */
   private resyncAt = -1;
 
@@ -144,6 +157,7 @@ export class Agency {
     private readonly opts: AgencyOptions = {},
   ) {
     this.rotation = new Rotation(cfg.servers, cfg.id, opts.lookup);
+    this.tls = ClientTls.fromConfig(cfg);
   }
 
   private get aborted(): boolean {
@@ -168,7 +182,10 @@ export class Agency {
       const target = this.rotation.current;
       try {
         if (target.error) throw target.error;
-        const link = await Link.connect(target.host, target.port);
+        const link = await Link.connect(target.host, target.port, {
+          tls: this.tls,
+          entry: target.entry,
+        });
         this.link = link;
         const seq = link.nextSeq();
         const timer = setTimeout(
@@ -194,9 +211,8 @@ export class Agency {
       } catch (err) {
         this.link?.destroy();
         this.link = null;
-        if (err instanceof LinkError && err.fault && FATAL_CODES.has(err.fault.code)) {
-          throw new QuinielaError(errorName(err.fault.code), err.message);
-        }
+        const stop = fatalOf(err);
+        if (stop) throw stop;
         if (Date.now() - started > this.cfg.retryBudgetMs) {
           throw new QuinielaError(
             "SERVER_UNREACHABLE",
@@ -264,9 +280,8 @@ export class Agency {
         this.link = null;
         if (this.aborted) throw new QuinielaError("ABORTED", "aborted");
         if (err instanceof LinkError) {
-          if (err.fault && FATAL_CODES.has(err.fault.code)) {
-            throw new QuinielaError(errorName(err.fault.code), err.message);
-          }
+          const stop = fatalOf(err);
+          if (stop) throw stop;
           this.log.debug("connection", "in_progress", {
             reason: err.message,
             resume_from: this.ackedPos,

@@ -14,11 +14,16 @@ import {
   VERSION,
 } from "../../shared/src/protocol/frame.js";
 import { decodeFaultReply } from "../../shared/src/protocol/messages.js";
+import { describeTlsFailure } from "../../shared/src/tls.js";
+import type { ClientTls } from "./tls.js";
 
-/** Why a link stopped: the server said so (fault from an ERROR frame) or the transport broke. */
+/**
+ * Why a link stopped: the server said so (fault from an ERROR frame), the transport broke, or
+ * TLS refused a certificate (ours or the server's: retrying cannot help).
+ */
 export class LinkError extends Error {
   constructor(
-    readonly kind: "server_error" | "transport" | "protocol",
+    readonly kind: "server_error" | "transport" | "protocol" | "tls",
     readonly fault: Fault | null,
     message: string,
   ) {
@@ -46,6 +51,19 @@ function u32(c: Buffer, at: number): number {
   return ((c[at]! << 24) | (c[at + 1]! << 16) | (c[at + 2]! << 8) | c[at + 3]!) >>> 0;
 }
 
+export interface ConnectOptions {
+  timeoutMs?: number;
+  tls?: ClientTls | null;
+  entry?: string;
+}
+
+function transportError(err: NodeJS.ErrnoException): LinkError {
+  const why = describeTlsFailure(err, "server");
+  return why !== null
+    ? new LinkError("tls", null, why)
+    : new LinkError("transport", null, err.code ?? err.message);
+}
+
 export class Link {
   private readonly decoder = new FrameDecoder();
   private readonly pending: Pending[] = [];
@@ -60,9 +78,7 @@ export class Link {
 
   private constructor(readonly socket: Socket) {
     socket.on("data", (c: Buffer) => this.onData(c));
-    socket.on("error", (err: NodeJS.ErrnoException) =>
-      this.breakWith(new LinkError("transport", null, err.code ?? err.message)),
-    );
+    socket.on("error", (err: NodeJS.ErrnoException) => this.breakWith(transportError(err)));
     this.closedPromise = new Promise((resolve) => {
       socket.on("close", () => {
         const f = this.decoder.end();
@@ -74,19 +90,29 @@ export class Link {
     });
   }
 
-  /** Connects once; rejects with the socket error (callers retry). */
-  static connect(host: string, port: number, timeoutMs = 5000): Promise<Link> {
+  /**
+   * Connects once (over TLS when `tls` is set; `entry` is the server.address entry `host` came
+   * from); rejects with the socket error (callers retry) or a "tls" LinkError (callers stop).
+   */
+  static connect(
+    host: string,
+    port: number,
+    { timeoutMs = 5000, tls = null, entry = `${host}:${port}` }: ConnectOptions = {},
+  ): Promise<Link> {
     return new Promise((resolve, reject) => {
-      const socket = createConnection({ host, port, noDelay: true, keepAlive: true });
+      const socket = tls
+        ? tls.connect(host, port, entry)
+        : createConnection({ host, port, noDelay: true, keepAlive: true });
       const timer = setTimeout(() => {
         socket.destroy(new Error("ETIMEDOUT"));
       }, timeoutMs);
-      const onError = (err: Error) => {
+      const onError = (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(err);
+        const e = transportError(err);
+        reject(e.kind === "tls" ? e : err);
       };
       socket.once("error", onError);
-      socket.once("connect", () => {
+      socket.once(tls ? "secureConnect" : "connect", () => {
         clearTimeout(timer);
         socket.off("error", onError);
         resolve(new Link(socket));

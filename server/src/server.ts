@@ -1,18 +1,22 @@
-// The TCP front: accepts connections, tells protocol from text by the first byte, enforces the
-// connection cap, and owns the close order on shutdown:
+// The TCP front: accepts connections, tells protocol from text (and, with TLS on, from a TLS
+// ClientHello: see tls.ts) by the first byte, enforces the connection cap, and owns the close order on shutdown:
 //   1. stop accepting (close the listener);
 //   2. every agency connection: answer what is already durable, send ERROR SHUTTING_DOWN, close;
 //      echo connections: end;
 //   3. flush and close the storage and the state journal (each logged).
 
 import { createServer, type Server, type Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { ServerConfig } from "../../shared/src/config.js";
+import { ErrorCode } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
 import { remoteIp } from "../../shared/src/net.js";
-import { MAGIC } from "../../shared/src/protocol/frame.js";
+import { MAGIC, MsgType } from "../../shared/src/protocol/frame.js";
+import { encodeFaultReply } from "../../shared/src/protocol/messages.js";
 import { EchoSession } from "./echo.js";
 import type { Lottery } from "./lottery.js";
 import { AgencySession } from "./session.js";
+import { AgencyTls, TLS_HANDSHAKE } from "./tls.js";
 
 type Session = AgencySession | EchoSession;
 
@@ -21,6 +25,8 @@ export class LotteryServer {
   private readonly sockets = new Map<Socket, Session | null>();
   private closing = false;
   private readonly sweep: NodeJS.Timeout;
+  /** TLS for agencies (TLS_CERT_FILE and TLS_KEY_FILE set), or null. */
+  private readonly tls: AgencyTls | null;
 
   constructor(
     private readonly config: ServerConfig,
@@ -28,6 +34,7 @@ export class LotteryServer {
     private readonly log: Logger,
     private readonly onFatal: (err: Error) => void,
   ) {
+    this.tls = AgencyTls.fromConfig(config, log);
     this.server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
     this.server.maxConnections = config.maxConnections;
     this.sweep = setInterval(() => {
@@ -78,44 +85,91 @@ export class LotteryServer {
     }
     const ip = remoteIp(socket);
     this.log.debug("accept_connections", "success", { ip });
+    this.serve(socket, ip, null);
+  }
+
+  /**
+   * Serves a connection: a plain one, or (`tls` set) the decrypted stream of one that began with
+   * a ClientHello. Its first byte tells what it is.
+   */
+  private serve(socket: Socket, ip: string, tls: TLSSocket | null): void {
     this.sockets.set(socket, null);
     let session: Session | null = null;
-    socket.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       if (!session) {
-        session =
-          chunk[0] === MAGIC
-            ? new AgencySession(
-                socket,
-                ip,
-                this.lottery,
-                this.log,
-                {
-                  idleTimeoutMs: this.config.idleTimeoutMs,
-                  helloTimeoutMs: this.config.helloTimeoutMs,
-                  maxInFlight: 64,
-                },
-                this.onFatal,
-              )
-            : new EchoSession(socket, ip, this.log, this.config.idleTimeoutMs);
+        if (tls === null && chunk[0] === TLS_HANDSHAKE && this.tls) {
+          // The TLS layer takes the socket over (the handshake has its own timeout); until it
+          // is secure the plain socket stays listed, so a shutdown can still close it.
+          socket.off("data", onData);
+          socket.setTimeout(0);
+          this.tls.accept(socket, chunk, (secured) => {
+            this.sockets.delete(socket);
+            if (this.closing) secured.destroy();
+            else this.serve(secured, ip, secured);
+          });
+          return;
+        }
+        session = this.open(socket, ip, chunk[0]!, tls);
+        if (session === null) return;
         this.sockets.set(socket, session);
       }
       session.onData(chunk);
-    });
+    };
+    const onClose = () => {
+      if (session instanceof AgencySession) session.onClose();
+      this.sockets.delete(socket);
+      this.log.debug("close_connection", "success", { ip });
+    };
+    socket.on("data", onData);
     socket.on("end", () => session?.onEnd());
     socket.on("error", (err: NodeJS.ErrnoException) => {
       this.log.debug("connection", "fail", { ip, error: err.code ?? err.message });
     });
-    socket.on("close", () => {
-      if (session instanceof AgencySession) session.onClose();
-      this.sockets.delete(socket);
-      this.log.debug("close_connection", "success", { ip });
-    });
+    socket.on("close", onClose);
     // Until the first byte arrives the connection is neither kind: bound its wait too.
     socket.setTimeout(this.config.helloTimeoutMs, () => {
       if (session) return;
       this.log.warn("connection", "fail", { ip, code: "IDLE_TIMEOUT", reason: "no data in time" });
       socket.destroy();
     });
+  }
+
+  /** The session for a connection's first byte; null when the connection is refused. */
+  private open(socket: Socket, ip: string, first: number, tls: TLSSocket | null): Session | null {
+    if (first !== MAGIC) {
+      if (first === TLS_HANDSHAKE && !this.tls) {
+        this.refuse(socket, ip, "a TLS connection, but TLS is not configured on this server");
+        return null;
+      }
+      return new EchoSession(socket, ip, this.log, this.config.idleTimeoutMs);
+    }
+    if (this.tls && tls === null) {
+      this.refuse(socket, ip, "a plain-text agency connection: this server requires TLS");
+      return null;
+    }
+    return new AgencySession(
+      socket,
+      ip,
+      this.lottery,
+      this.log,
+      {
+        idleTimeoutMs: this.config.idleTimeoutMs,
+        helloTimeoutMs: this.config.helloTimeoutMs,
+        maxInFlight: 64,
+      },
+      this.onFatal,
+      tls ? this.tls?.vouch(tls) : undefined,
+    );
+  }
+
+  /**
+   * One log line, an ERROR frame, and the end. A TLS client reads the frame as "not TLS"
+   * (wrong version number) and stops at once instead of retrying.
+   */
+  private refuse(socket: Socket, ip: string, reason: string): void {
+    this.log.warn("connection", "fail", { ip, code: "TLS_REQUIRED", reason });
+    socket.end(encodeFaultReply(MsgType.ERROR, 0, ErrorCode.TLS_REQUIRED, reason));
+    setTimeout(() => socket.destroy(), 1000).unref();
   }
 
   /** Steps 1 and 2 of the close order; resolves when every connection is closed. */

@@ -63,6 +63,8 @@ export class AgencySession {
     private readonly log: Logger,
     private readonly limits: SessionLimits,
     private readonly onFatal: (err: Error) => void,
+    /** What the transport proved about the peer (a TLS client certificate): checked at HELLO. */
+    private readonly vouch?: (agency: number) => Fault | null,
   ) {
     socket.setTimeout(limits.idleTimeoutMs);
     socket.on("timeout", () => this.onTimeout());
@@ -162,7 +164,7 @@ export class AgencySession {
       this.fail(ErrorCode.ALREADY_IDENTIFIED, "HELLO sent twice", f.seq);
       return;
     }
-    const denied = this.lottery.authenticate(h.agency, h.secret);
+    const denied = this.vouch?.(h.agency) ?? this.lottery.authenticate(h.agency, h.secret);
     if (denied) {
       this.fail(denied.code, denied.reason, f.seq);
       return;

@@ -80,6 +80,11 @@ export interface ServerConfig {
   databasePoolSize: number;
   /** How long to keep retrying an unreachable PostgreSQL at start-up before giving up. */
   databaseRetryMs: number;
+  /** PEM files; cert and key set: agencies connect over TLS (see server/src/tls.ts). */
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  /** Set: agencies must present a certificate signed by this CA, CN `agency-{id}`. */
+  tlsClientCaFile: string;
 }
 
 function parseSecrets(raw: string | undefined): Map<number, string> {
@@ -147,7 +152,18 @@ export function loadServerConfig(iniText: string, env: Env): ServerConfig {
     databaseUrl: databaseUrl(get("DATABASE_URL", "").trim()),
     databasePoolSize: intIn("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE", "8"), 2, 1000),
     databaseRetryMs: durationMs("DATABASE_RETRY", get("DATABASE_RETRY", "30s")),
+    ...serverTlsFiles(
+      get("TLS_CERT_FILE", ""),
+      get("TLS_KEY_FILE", ""),
+      get("TLS_CLIENT_CA_FILE", ""),
+    ),
   };
+}
+
+function serverTlsFiles(cert: string, key: string, ca: string) {
+  if ((cert === "") !== (key === "")) bad("TLS_CERT_FILE and TLS_KEY_FILE go together");
+  if (ca !== "" && cert === "") bad("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE");
+  return { tlsCertFile: cert, tlsKeyFile: key, tlsClientCaFile: ca };
 }
 
 // ---------------------------------------------------------------- agency (config.yaml)
@@ -178,6 +194,12 @@ export interface ClientConfig {
   retryBudgetMs: number;
   /** Pause before the agency starts working (see generar-compose.sh). */
   startDelayMs: number;
+  /** TLS to the server (any set: TLS on; see client/src/tls.ts). `{id}` in a path: the agency id. */
+  tlsCaFile: string;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  /** The name the server's certificate must carry; empty: the host of server.address. */
+  tlsServername: string;
 }
 
 function lookup(doc: unknown, path: string): unknown {
@@ -260,5 +282,19 @@ export function loadClientConfig(yamlText: string, env: Env): ClientConfig {
     retryBudgetMs: durationMs("retry budget", get("CLI_RETRY_BUDGET", "server.retryBudget", "60s")),
     // environment only: set by generar-compose.sh, not a config.yaml key
     startDelayMs: durationMs("CLI_START_DELAY", env.CLI_START_DELAY || "0s"),
+    ...clientTlsFiles(
+      get("CLI_TLS_CA_FILE", "tls.ca", ""),
+      get("CLI_TLS_CERT_FILE", "tls.cert", ""),
+      get("CLI_TLS_KEY_FILE", "tls.key", ""),
+      get("CLI_TLS_SERVERNAME", "tls.servername", ""),
+    ),
   };
+}
+
+function clientTlsFiles(ca: string, cert: string, key: string, servername: string) {
+  if ((cert === "") !== (key === "")) bad("CLI_TLS_CERT_FILE and CLI_TLS_KEY_FILE go together");
+  if (servername !== "" && ca === "" && cert === "") {
+    bad("CLI_TLS_SERVERNAME needs TLS on (CLI_TLS_CA_FILE or CLI_TLS_CERT_FILE)");
+  }
+  return { tlsCaFile: ca, tlsCertFile: cert, tlsKeyFile: key, tlsServername: servername };
 }

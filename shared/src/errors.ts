@@ -18,6 +18,7 @@ export const ErrorCode = {
   AGENCY_FINISHED: 15,
   COUNT_MISMATCH: 16,
   REPLACED: 17,
+  TLS_REQUIRED: 18,
   // bet validation (REJECT of a whole batch)
   EMPTY_FIELD: 20,
   INVALID_NAME: 21,

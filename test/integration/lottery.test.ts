@@ -2,41 +2,11 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { generateDataset } from "../../tools/gen-data.js";
-import {
-  actions,
-  COURSE_DATA,
-  cleanup,
-  startAgency,
-  startServer,
-  stop,
-  tempDir,
-} from "./lib/procs.js";
-
-const COURSE_SIZES = [26936, 25518, 16014, 9238, 991];
-const COURSE_WINNERS = [2, 3, 3, 2, 0];
-
-/** The course's files when ../shared/data exists; otherwise generated files of the same shape. */
-async function courseFiles(dir: string): Promise<{ files: string[]; source: string }> {
-  if (existsSync(join(COURSE_DATA, "agency-1.csv"))) {
-    return {
-      files: [1, 2, 3, 4, 5].map((i) => join(COURSE_DATA, `agency-${i}.csv`)),
-      source: "course",
-    };
-  }
-  await generateDataset({
-    out: dir,
-    agencies: 5,
-    bets: COURSE_SIZES,
-    winners: COURSE_WINNERS,
-    seed: 7,
-    crlf: true,
-  });
-  return { files: [1, 2, 3, 4, 5].map((i) => join(dir, `agency-${i}.csv`)), source: "generated" };
-}
+import { COURSE_WINNERS, courseFiles } from "./lib/course.js";
+import { actions, cleanup, startAgency, startServer, stop, tempDir } from "./lib/procs.js";
 
 /** Python's csv module reads the stored file and compares it, as a multiset, with the inputs. */
 function pythonCompare(stored: string, inputs: string[]): { equal: boolean; rows: number } {

@@ -14,7 +14,7 @@ import { LOCK_CLASS, LOCK_DRAW } from "../../server/src/storage/pg-schema.js";
 import { ErrorCode, isFault } from "../../shared/src/errors.js";
 import { MsgType } from "../../shared/src/protocol/frame.js";
 import { BatchBuilder, decodeAck, decodeFaultReply } from "../../shared/src/protocol/messages.js";
-import { generateDataset } from "../../tools/gen-data.js";
+import { COURSE_WINNERS, courseFiles } from "./lib/course.js";
 import {
   alive,
   compareStored,
@@ -47,8 +47,6 @@ import {
   tempDir,
 } from "./lib/procs.js";
 
-const COURSE_SIZES = [26936, 25518, 16014, 9238, 991];
-const COURSE_WINNERS = [2, 3, 3, 2, 0];
 const ACKED = /action: apuesta_recibida \| result: success/;
 const DRAWN = /action: sorteo \| result: success/;
 const RUNS = Number(process.env.PG_CRASH_RUNS ?? 2);
@@ -56,20 +54,6 @@ const BASE = Number(process.env.PG_CRASH_BASE ?? 20260101);
 
 const haveCourse = existsSync(join(COURSE_DATA, "agency-1.csv"));
 const COURSE_FILES = [1, 2, 3, 4, 5].map((i) => join(COURSE_DATA, `agency-${i}.csv`));
-
-/** The course's files when present; otherwise generated files of the same shape. */
-async function courseLike(dir: string): Promise<string[]> {
-  if (haveCourse) return COURSE_FILES;
-  await generateDataset({
-    out: dir,
-    agencies: 5,
-    bets: COURSE_SIZES,
-    winners: COURSE_WINNERS,
-    seed: 7,
-    crlf: true,
-  });
-  return [1, 2, 3, 4, 5].map((i) => join(dir, `agency-${i}.csv`));
-}
 
 describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
   let pgt: TestPg;
@@ -188,7 +172,7 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
     test(`kill -9 of a replica mid-ingest, agencies finish through the others (seed ${seed})`, async () => {
       const r = rng(seed);
       const d = dir();
-      const files = await courseLike(d);
+      const files = (await courseFiles(d)).files;
       const url = await pgt.fresh();
       const servers = await replicas(url, 3);
       const victim = int(r, 0, 2);
@@ -218,7 +202,7 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
 
   test("PostgreSQL restarted mid-ingest: the replicas report it, the agencies resume, all completes", async () => {
     const d = dir();
-    const files = await courseLike(d);
+    const files = (await courseFiles(d)).files;
     const url = await pgt.fresh();
     const servers = await replicas(url, 3);
     const list = servers.map(addr).join(",");

@@ -233,13 +233,14 @@ export function writeAgencyFile(agency, rows) {
 
 /**
  * `sh generar-compose.sh docker-compose-dev.yaml N`, with CLIENT_MODE when given and
- * SERVER_REPLICAS when `replicas` is given (else both emptied: the caller's environment
+ * SERVER_REPLICAS when `replicas` is given, TLS=1 when `tls` is (else all emptied: the caller's environment
  * never changes what a test runs).
  */
-export function generateCompose(clients, mode, { replicas } = {}) {
+export function generateCompose(clients, mode, { replicas, tls } = {}) {
   const env = {
     CLIENT_MODE: mode ?? "",
     SERVER_REPLICAS: replicas ? String(replicas) : "",
+    TLS: tls ? "1" : "",
   };
   check("sh", ["generar-compose.sh", COMPOSE_FILE, String(clients)], { env });
 }

@@ -498,7 +498,8 @@ export type FaultKind =
   | "reset" // after N client->server bytes, reset both sides (RST)
   | "stall_up" // after N client->server bytes, hold that direction for a while
   | "stall_down" // after N server->client bytes, hold that direction for a while
-  | "drop_timed"; // close both sides after T ms, wherever the bytes are
+  | "drop_timed" // close both sides after T ms, wherever the bytes are
+  | "cut_up_record"; // TLS: cut the client's N-th big application-data record halfway, close
 
 export interface FaultPlan {
   kind: FaultKind;
@@ -578,6 +579,35 @@ class FrameWatch {
     }
   }
 }
+
+/** Watches a client->server TLS byte stream record by record (5-byte header: type, version, length). */
+class TlsRecordWatch {
+  private next = 0; // absolute offset of the next record header
+  private header: number[] = [];
+
+  /** Feeds bytes starting at absolute offset `base`; calls `onRecord(start, type, len)`. */
+  feed(chunk: Buffer, base: number, onRecord: (start: number, type: number, len: number) => void) {
+    let i = Math.max(0, this.next - base);
+    while (i < chunk.length) {
+      this.header.push(chunk[i]!);
+      i++;
+      if (this.header.length < 5) continue;
+      const len = (this.header[3]! << 8) | this.header[4]!;
+      onRecord(this.next, this.header[0]!, len);
+      this.next += 5 + len;
+      this.header = [];
+      i = this.next - base;
+    }
+  }
+}
+
+/** TLS record type of application data (what the protocol's frames travel in). */
+const TLS_APPLICATION_DATA = 0x17;
+/**
+ * TLS 1.3 sends the client's certificate and Finished in application-data records too; those
+ * (and HELLO, DONE) are smaller than this, a BATCH of the agency is larger.
+ */
+const TLS_BIG_RECORD = 1024;
 
 /**
  * A TCP proxy between agencies and the server that injects one planned fault per connection.
@@ -664,6 +694,8 @@ export class FaultProxy {
       );
     }
     const watch = new FrameWatch();
+    const records = new TlsRecordWatch();
+    let appRecords = 0;
 
     const direction = (from: Socket, to: Socket, up: boolean) => {
       let sent = 0;
@@ -674,6 +706,7 @@ export class FaultProxy {
       let stalled = false;
       const held: Buffer[] = [];
       if (up && plan.kind === "cut_up") cutAt = plan.at;
+      // cut_up_record: set once the record is seen (below)
       if (up && plan.kind === "reset") {
         cutAt = plan.at;
         cutHow = "reset";
@@ -736,7 +769,12 @@ export class FaultProxy {
       from.on("data", (chunk: Buffer) => {
         const base = received;
         received += chunk.length;
-        if (up) {
+        if (up && plan.kind === "cut_up_record") {
+          records.feed(chunk, base, (start, type, len) => {
+            if (type !== TLS_APPLICATION_DATA || len < TLS_BIG_RECORD || cutAt >= 0) return;
+            if (appRecords++ === plan.at) cutAt = start + 5 + Math.floor(len / 2);
+          });
+        } else if (up) {
           watch.feed(chunk, base, (start, type, len) => {
             const agency = watch.agency;
             if (agency === 0 || cutAt >= 0 || !Number.isFinite(len)) return;
