@@ -183,6 +183,8 @@ export interface ScenarioResult {
   replicas: number;
   /** The agencies ran from one load-generator process. */
   fleet: boolean;
+  /** Agencies connected over mutual TLS. */
+  tls: boolean;
   agencies: number;
   bets: number;
   window: number;
@@ -670,7 +672,8 @@ function rowOf(r: ScenarioResult): string[] {
       : r.sync;
   const cfg =
     `w${r.window}, ${writes}${r.maxAmount === "default" ? "" : `, max-amount ${r.maxAmount}`}` +
-    (r.fleet ? ", one load generator" : "");
+    (r.fleet ? ", one load generator" : "") +
+    (r.tls ? ", mutual TLS" : "");
   // every server's peak when there are several
   const rss =
     m.serversPeakRssMb.length > 1
@@ -808,6 +811,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           store: config.pgReplicas === undefined ? "file" : "postgres",
           replicas: config.pgReplicas ?? 1,
           fleet,
+          tls: config.tls === true,
           agencies: scale.bets.length,
           bets: data.total.rows,
           window: config.window,
