@@ -2,6 +2,7 @@
 // The course's parser splits on `|` and takes each value after the last `:`, so values are
 // sanitised (no `|`, no line breaks) before they are printed.
 
+import { writeSync } from "node:fs";
 import sonicBoom from "sonic-boom";
 
 const { SonicBoom } = sonicBoom;
@@ -85,16 +86,21 @@ export class BufferedSink implements Sink {
   /** Lines dropped because the reader fell MAX_QUEUED_BYTES behind; said once, at the end. */
   private dropped = 0;
   private broken = false;
+  private flushingSync = false;
+  private syncRetries = 0;
   private ended: Promise<void> | null = null;
   private onBroken: (() => void) | null = null;
   private readonly handOffNow = () => this.handOff();
 
-  constructor(fd = 1) {
+  constructor(private readonly fd = 1) {
     this.out = new SonicBoom({
       fd,
       sync: false,
       contentMode: "buffer",
       maxWrite: MAX_WRITE_BYTES,
+      // Asynchronous writes wait for a slow reader as long as it takes (from a timer); the
+      // synchronous exit flush gives up after 10 waits of 100 ms.
+      retryEAGAIN: () => !this.flushingSync || ++this.syncRetries <= 10,
     }) as unknown as BufferWriter;
     this.out.on("write", (bytes) => {
       this.queued -= bytes;
@@ -132,18 +138,30 @@ export class BufferedSink implements Sink {
   }
 
   /**
-   * Writes everything synchronously. A write already in flight on the thread pool is not waited
-   * for (pino's exit has the same limit), so orderly exits use `drain()` instead.
+   * Writes everything synchronously (exits that cannot wait). With sonic-boom idle the lines are
+   * written here, directly; if it still holds earlier lines, its flushSync writes them first
+   * (EAGAIN retried for at most 1 s), but a write already in flight on the thread pool cannot be
+   * waited for (pino's exit has the same limit), so orderly exits use `drain()`.
    */
   flush(): void {
-    if (this.ended !== null) return;
-    this.handOff();
-    if (this.broken) return;
-    try {
-      this.out.flushSync();
-    } catch {
-      this.broken = true; // reader gone: nothing more can be said
+    if (this.ended !== null || this.broken) return;
+    if (this.queued > 0) {
+      this.handOff();
+      this.syncRetries = 0;
+      this.flushingSync = true;
+      try {
+        this.out.flushSync();
+      } catch {
+        this.broken = true; // reader gone or stuck: nothing more can be said
+      } finally {
+        this.flushingSync = false;
+      }
+      return;
     }
+    this.scheduled = false;
+    const text = this.pending;
+    this.pending = "";
+    if (text.length > 0) writeAllSync(this.fd, Buffer.from(text, "utf8"));
   }
 
   /** Ends the stream once every line is written; later lines are dropped (we are exiting). */
@@ -163,6 +181,22 @@ export class BufferedSink implements Sink {
       this.out.end();
     });
     return this.ended;
+  }
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** A synchronous write for the exit path: EAGAIN waits (sleeping, up to 1 s), never spins. */
+function writeAllSync(fd: number, buf: Buffer): void {
+  let off = 0;
+  for (let waits = 0; off < buf.length; ) {
+    try {
+      off += writeSync(fd, buf, off, buf.length - off);
+    } catch (err) {
+      // a closed pipe, or a reader stuck for a second: the lines are dropped
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN" || ++waits > 20) return;
+      Atomics.wait(pause, 0, 0, 50);
+    }
   }
 }
 
