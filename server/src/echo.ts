@@ -4,6 +4,7 @@
 import { isUtf8 } from "node:buffer";
 import type { Socket } from "node:net";
 import type { Logger } from "../../shared/src/log.js";
+import { endThenDestroy } from "../../shared/src/net.js";
 
 export const MAX_LINE = 8192;
 
@@ -29,8 +30,7 @@ export class EchoSession {
         ip: this.ip,
         reason: "idle echo connection closed",
       });
-      socket.end();
-      setTimeout(() => socket.destroy(), 1000).unref();
+      endThenDestroy(socket);
     });
   }
 
@@ -89,7 +89,8 @@ export class EchoSession {
     }
   }
 
+  /** Server shutdown: like an agency connection, a peer that does not close is destroyed. */
   shutdown(): void {
-    this.socket.end();
+    endThenDestroy(this.socket);
   }
 }

@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { loadServerConfig, readConfigText, redactUrl } from "../../shared/src/config.js";
 import { QuinielaError } from "../../shared/src/errors.js";
-import { fatal, Lifecycle } from "../../shared/src/lifecycle.js";
+import { closeDeadline, fatal, Lifecycle } from "../../shared/src/lifecycle.js";
 import { Logger } from "../../shared/src/log.js";
 import { Lottery } from "./lottery.js";
 import { LotteryServer } from "./server.js";
@@ -30,20 +30,27 @@ async function main(): Promise<void> {
     sync: config.databaseUrl !== "" ? "commit" : config.sync,
   });
 
-  const life = new Lifecycle(log, { deadlineMs: 8000 });
+  // 8 s: within `docker compose down`'s 10 s grace, with room to write the log.
+  const life = new Lifecycle(log, {
+    deadlineMs: closeDeadline("SHUTDOWN_DEADLINE", process.env.SHUTDOWN_DEADLINE, 8000),
+  });
   // A failed write of the file store is fatal (its state is only in this process); the
-  // PostgreSQL store answers STORAGE_FAILURE instead and keeps going.
+  // PostgreSQL store answers STORAGE_FAILURE instead and keeps going. The close waits a turn:
+  // the agencies whose batches failed are told STORAGE_FAILURE first, not SHUTTING_DOWN.
   const onFatal = (err: Error) => {
     log.error("storage", "fail", { error: err.message });
-    void life.shutdown(`storage failure: ${err.message}`, 1);
+    setImmediate(() => void life.shutdown(`storage failure: ${err.message}`, 1));
   };
   let server: LotteryServer | null = null;
   let lottery: Lottery | null = null;
   let store: BetStore | null = null;
   life.onClose(async () => {
-    await server?.close();
+    await life.step(
+      () => `listener and ${plural(server?.connections ?? 0, "connection")}`,
+      () => server?.close(),
+    );
     lottery?.close();
-    await store?.close();
+    await life.step("storage", () => store?.close());
   });
   // Installed first: SIGTERM while the database is still being waited for exits cleanly too.
   life.install();
@@ -60,6 +67,10 @@ async function main(): Promise<void> {
   } catch (err) {
     fatal(log, `cannot listen on ${config.ip}:${config.port}: ${(err as Error).message}`);
   }
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 main().catch((err: unknown) => {

@@ -14,6 +14,7 @@ import {
   isFault,
 } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
+import { endThenDestroy } from "../../shared/src/net.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
 import { type Frame, MsgType } from "../../shared/src/protocol/frame.js";
 import {
@@ -437,9 +438,7 @@ export class AgencySession {
     this.cancelDraws();
     if (this.agency) this.lottery.unbind(this.agency, this);
     // Unanswered requests are abandoned: the agency resumes from its committed position.
-    this.socket.end(encodeFaultReply(MsgType.ERROR, seq, code, reason));
-    this.socket.resume(); // let the close complete even if reading was paused
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    endThenDestroy(this.socket, encodeFaultReply(MsgType.ERROR, seq, code, reason));
   }
 
   private closeGracefully(): void {

@@ -18,6 +18,21 @@ export function waitDrain(socket: Socket): Promise<void> {
   });
 }
 
+/** How long a connection we ended may wait for its peer to close before it is destroyed. */
+export const PEER_CLOSE_GRACE_MS = 1000;
+
+/**
+ * Ends our side (after `last`) and destroys the socket if the peer has not closed within
+ * PEER_CLOSE_GRACE_MS, so no peer can hold a shutdown open. Reading resumes so the peer's FIN is
+ * seen even when reading was paused for backpressure.
+ */
+export function endThenDestroy(socket: Socket, last?: Buffer): void {
+  if (last) socket.end(last);
+  else socket.end();
+  socket.resume();
+  setTimeout(() => socket.destroy(), PEER_CLOSE_GRACE_MS).unref();
+}
+
 export function remoteIp(socket: Socket): string {
   const a = socket.remoteAddress ?? "unknown";
   return a.startsWith("::ffff:") ? a.slice(7) : a;

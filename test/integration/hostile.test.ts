@@ -16,7 +16,6 @@ import {
   VERSION,
 } from "../../shared/src/protocol/frame.js";
 import {
-  BatchBuilder,
   decodeFaultReply,
   encodeHello,
   encodeWinnersRequest,
@@ -30,7 +29,7 @@ import {
   stop,
   tempDir,
 } from "./lib/procs.js";
-import { exchange } from "./lib/raw.js";
+import { batch, exchange } from "./lib/raw.js";
 
 function errorCodeOf(frames: { type: number; payload: Buffer }[]): string {
   const e = frames.find((f) => f.type === MsgType.ERROR || f.type === MsgType.REJECT);
@@ -48,12 +47,6 @@ function header(type: number, seq: number, len: number): Buffer {
   h.writeUInt32BE(seq, 4);
   h.writeUInt32BE(len, 8);
   return h;
-}
-
-function batch(seq: number, first: number, rows: string[][]): Buffer {
-  const b = new BatchBuilder();
-  for (const r of rows) assert.ok(b.addStrings(r));
-  return b.build(MsgType.BATCH, seq, first);
 }
 
 describe("hostile input", () => {

@@ -1,7 +1,9 @@
 // The course's log line format and its parser's rules.
 
 import assert from "node:assert/strict";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -216,37 +218,91 @@ describe("levels", () => {
 describe("BufferedSink", () => {
   const dir = mkdtempSync(join(tmpdir(), "quiniela-log-test-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
+  const linesOf = (text: string) => text.split("\n").filter(Boolean);
+  /** The `i` field of each line, and what it must be: every line once, in order. */
+  const counters = (lines: string[]) => lines.map((l) => courseParse(l).fields[0]?.[1]);
+  const upTo = (n: number) => Array.from({ length: n }, (_, i) => `${i}`);
 
-  it("writes lines in order, on the next turn or on flush()", async () => {
+  it("writes lines in order, asynchronously; drain() resolves once all are out", async () => {
     const path = join(dir, "out.log");
+    // drain() ends the stream: sonic-boom closes any fd but 1 and 2
     const fd = openSync(path, "w");
-    try {
-      const sink = new BufferedSink(fd);
-      const log = new Logger("DEBUG", sink);
+    {
+      const log = new Logger("DEBUG", new BufferedSink(fd));
       log.info("one", "success", { n: 1 });
       log.info("two", "success", { n: "ñ😀" });
-      assert.equal(readFileSync(path, "utf8"), "", "buffered until the event loop turns");
-      await new Promise((r) => setImmediate(r));
+      assert.equal(readFileSync(path, "utf8"), "", "nothing written while the caller runs");
+      // a burst larger than one hand-off and one write
+      for (let i = 0; i < 30_000; i++) log.info("burst", "success", { i, pad: "x".repeat(40) });
+      await log.drain();
+      const lines = linesOf(readFileSync(path, "utf8"));
+      assert.equal(lines.length, 30_002);
       assert.deepEqual(
-        readFileSync(path, "utf8")
-          .split("\n")
-          .filter(Boolean)
-          .map((l) => courseParse(l).fields),
+        lines.slice(0, 2).map((l) => courseParse(l).fields),
         [[["n", "1"]], [["n", "ñ😀"]]],
       );
-      log.info("three", "success");
+      assert.deepEqual(counters(lines.slice(2)), upTo(30_000));
+      log.info("late", "success"); // after drain (the process is exiting): dropped, no throw
+      await log.drain();
+      assert.equal(linesOf(readFileSync(path, "utf8")).length, 30_002);
+    }
+  });
+
+  it("flush() writes what is queued synchronously (the fatal exit path)", () => {
+    const path = join(dir, "sync.log");
+    const fd = openSync(path, "w");
+    try {
+      const log = new Logger("DEBUG", new BufferedSink(fd));
+      for (let i = 0; i < 3; i++) log.info("line", "success", { i });
       log.flush();
-      assert.equal(readFileSync(path, "utf8").split("\n").filter(Boolean).length, 3);
-      // a large burst is flushed without waiting
-      for (let i = 0; i < 2000; i++) log.info("burst", "success", { i, pad: "x".repeat(40) });
-      assert.ok(readFileSync(path, "utf8").split("\n").filter(Boolean).length > 3);
-      log.flush();
-      const lines = readFileSync(path, "utf8").split("\n").filter(Boolean);
-      assert.equal(lines.length, 2003);
-      for (const l of lines) courseParse(l);
-      assert.deepEqual(courseParse(lines.at(-1)!).fields[0], ["i", "1999"]);
+      assert.equal(linesOf(readFileSync(path, "utf8")).length, 3);
     } finally {
       closeSync(fd);
     }
+  });
+
+  /** A FIFO opened non-blocking at both ends: a pipe whose reader this test controls. */
+  function fifo(name: string): { rfd: number; wfd: number } {
+    const path = join(dir, name);
+    execFileSync("mkfifo", [path]);
+    const rfd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const wfd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+    return { rfd, wfd };
+  }
+
+  it("a full non-blocking pipe (EAGAIN) does not stall the event loop; every line arrives once read", async () => {
+    const { rfd, wfd } = fifo("slow");
+    const log = new Logger("INFO", new BufferedSink(wfd));
+    const n = 20_000; // ~1.6 MB: 25 times what the pipe holds
+    for (let i = 0; i < n; i++) log.info("line", "success", { i, pad: "y".repeat(20) });
+    // The pipe is full and nobody reads: a sink that retried EAGAIN in a loop would never let
+    // these turns of the event loop run (the test would hang).
+    for (let t = 0; t < 5; t++) await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 20));
+    // Now read: the retries deliver everything, in order.
+    const reader = new Socket({ fd: rfd, readable: true, writable: false });
+    let text = "";
+    reader.setEncoding("utf8");
+    const all = new Promise<void>((resolve) =>
+      reader.on("data", (d: string) => {
+        text += d;
+        if (linesOf(text).length === n && text.endsWith("\n")) resolve();
+      }),
+    );
+    await log.drain();
+    await all;
+    reader.destroy();
+    assert.deepEqual(counters(linesOf(text)), upTo(n));
+  });
+
+  it("a reader that went away (EPIPE): lines are dropped, nothing throws, drain() resolves", async () => {
+    const { rfd, wfd } = fifo("gone");
+    closeSync(rfd);
+    const log = new Logger("INFO", new BufferedSink(wfd));
+    log.info("nobody", "success");
+    await new Promise((r) => setTimeout(r, 10));
+    log.info("listens", "success");
+    log.flush();
+    await log.drain();
   });
 });

@@ -385,6 +385,24 @@ describe("GroupCommitFile", () => {
     assert.ok(readFileSync(path).equals(Buffer.concat(rows)));
     await file.close();
   });
+
+  it("a failed write (/dev/full) rejects every waiting append and flush, and all later ones", async () => {
+    const { fh, size } = await openAppend("/dev/full", null);
+    const file = new GroupCommitFile(fh, "fdatasync", size);
+    const enospc = { code: "ENOSPC" };
+    // queued before the write starts
+    const first = [file.append(Buffer.from("1\r\n")), file.append(Buffer.from("2\r\n"))];
+    const flushBefore = file.flush();
+    await new Promise((r) => setImmediate(r));
+    // arriving while the failing write is in flight
+    const during = [file.append(Buffer.from("3\r\n")), file.flush()];
+    for (const p of [...first, flushBefore, ...during]) await assert.rejects(p, enospc);
+    // the file is unusable from now on
+    await assert.rejects(file.append(Buffer.from("4\r\n")), enospc);
+    await assert.rejects(file.flush(), enospc);
+    assert.equal(file.size, 0, "nothing counted as durable");
+    await file.close();
+  });
 });
 
 describe("recovery: scanBets and FileStore.open", () => {

@@ -19,7 +19,8 @@ export class GroupCommitFile {
   private writing = false;
   private scheduled = false;
   private failure: Error | null = null;
-  private idle: Array<() => void> = [];
+  /** flush() callers waiting for the writes in progress: told the outcome, failure included. */
+  private idle: Done[] = [];
   /** Bytes durable on disk. */
   size: number;
   syncs = 0;
@@ -55,11 +56,16 @@ export class GroupCommitFile {
     return n;
   }
 
-  /** Resolves when everything appended so far is durable. */
+  /**
+   * Resolves when everything appended so far is durable; rejects when a write failed (then
+   * nothing appended since can become durable: the file is unusable).
+   */
   flush(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (!this.writing && this.pending.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idle.push(resolve));
+    return new Promise((resolve, reject) =>
+      this.idle.push((err) => (err ? reject(err) : resolve())),
+    );
   }
 
   private schedule(): void {
@@ -101,7 +107,7 @@ export class GroupCommitFile {
     this.writing = false;
     const idle = this.idle;
     this.idle = [];
-    for (const r of idle) r();
+    for (const w of idle) w(this.failure);
   }
 
   async close(): Promise<void> {

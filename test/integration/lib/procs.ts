@@ -24,14 +24,22 @@ export interface Proc {
   waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
 }
 
-/** Runs `node [nodeArgs] script [args]`, collecting its output lines. */
+export interface RunOptions {
+  args?: string[];
+  nodeArgs?: string[];
+  /** A command that runs node, e.g. `["prlimit", "--fsize=4096", "--"]`. */
+  wrap?: string[];
+}
+
+/** Runs `[wrap] node [nodeArgs] script [args]`, collecting its output lines. */
 export function run(
   script: string,
   env: Record<string, string>,
   cwd: string,
-  { args = [], nodeArgs = [] }: { args?: string[]; nodeArgs?: string[] } = {},
+  { args = [], nodeArgs = [], wrap = [] }: RunOptions = {},
 ): Proc {
-  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
+  const argv = [...wrap, process.execPath, ...nodeArgs, script, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), {
     cwd,
     env: { PATH: process.env.PATH ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -94,12 +102,14 @@ export interface ServerProc extends Proc {
 export async function startServer(
   env: Record<string, string> = {},
   dir?: string,
+  opts: RunOptions = {},
 ): Promise<ServerProc> {
   const cwd = dir ?? tempDir();
   const p = run(
     SERVER_JS,
     { SERVER_IP: "127.0.0.1", SERVER_PORT: "0", LOGGING_LEVEL: "DEBUG", ...env },
     cwd,
+    opts,
   );
   const line = await p.waitFor(/action: accept_connections \| result: in_progress \| port: \d+/);
   const port = Number(/port: (\d+)/.exec(line)![1]);
@@ -111,11 +121,13 @@ export function startAgency(
   port: number,
   env: Record<string, string>,
   cwd: string,
+  opts: RunOptions = {},
 ): Proc {
   return run(
     AGENCY_JS,
     { CLI_ID: String(id), CLI_SERVER_ADDRESS: `127.0.0.1:${port}`, ...env },
     cwd,
+    opts,
   );
 }
 

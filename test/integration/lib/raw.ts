@@ -3,7 +3,8 @@
 import { connect } from "node:net";
 import { isFault } from "../../../shared/src/errors.js";
 import { FrameDecoder } from "../../../shared/src/protocol/decoder.js";
-import type { Frame } from "../../../shared/src/protocol/frame.js";
+import { type Frame, MsgType } from "../../../shared/src/protocol/frame.js";
+import { BatchBuilder } from "../../../shared/src/protocol/messages.js";
 
 export interface RawResult {
   /** Frames decoded from what the server sent back. */
@@ -11,6 +12,15 @@ export interface RawResult {
   bytes: Buffer;
   /** True when the server closed the connection (false: we gave up waiting). */
   closedByServer: boolean;
+}
+
+/** A BATCH frame of `rows` (first_name, last_name, document, birthdate, number), the first at `first`. */
+export function batch(seq: number, first: number, rows: string[][]): Buffer {
+  const b = new BatchBuilder();
+  for (const r of rows) {
+    if (!b.addStrings(r)) throw new Error(`row does not fit a batch: ${r.join(",")}`);
+  }
+  return b.build(MsgType.BATCH, seq, first);
 }
 
 /** Sends `chunks` (optionally half-closing), then waits for the server to close, up to `waitMs`. */
