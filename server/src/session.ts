@@ -414,7 +414,11 @@ export class AgencySession {
   private onTimeout(): void {
     if (this.closed) return;
     if (this.socket.writableNeedDrain) {
-      this.log.warn("connection", "fail", { ip: this.ip, who: this.label, code: "SLOW_READER" });
+      this.log.warn("connection", "fail", {
+        ip: this.ip,
+        who: this.label,
+        code: errorName(ErrorCode.SLOW_READER),
+      });
       this.socket.destroy();
       return;
     }

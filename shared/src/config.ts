@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { type Endpoint, parseAddressList, parseEndpoint } from "./address.js";
 import { formatDuration, parseDuration } from "./duration.js";
-import { QuinielaError } from "./errors.js";
+import { FatalCode, QuinielaError } from "./errors.js";
 import { type Level, parseLevel } from "./log.js";
 
 export type Env = Record<string, string | undefined>;
@@ -21,7 +21,7 @@ const parseYaml = (text: string): unknown =>
   (lazyRequire("yaml") as typeof import("yaml")).parse(text);
 
 function bad(message: string): never {
-  throw new QuinielaError("BAD_CONFIG", message);
+  throw new QuinielaError(FatalCode.BAD_CONFIG, message);
 }
 
 function intIn(name: string, raw: string | number | undefined, min: number, max: number): number {

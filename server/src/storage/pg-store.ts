@@ -22,7 +22,13 @@
 import pg from "pg";
 import { type Bet, has_won } from "../../../shared/src/bet.js";
 import { redactUrl } from "../../../shared/src/config.js";
-import { ErrorCode, type Fault, fault, QuinielaError } from "../../../shared/src/errors.js";
+import {
+  ErrorCode,
+  FatalCode,
+  type Fault,
+  fault,
+  QuinielaError,
+} from "../../../shared/src/errors.js";
 import type { Logger } from "../../../shared/src/log.js";
 import type { BatchView } from "../../../shared/src/protocol/messages.js";
 import { checkBatch, isRefusal } from "./batch-check.js";
@@ -119,7 +125,7 @@ export class PgStore implements BetStore {
         if (elapsed >= budget) {
           await pool.end().catch(() => undefined);
           throw new QuinielaError(
-            "STORAGE_UNREACHABLE",
+            FatalCode.STORAGE_UNREACHABLE,
             `PostgreSQL at ${url} unusable after ${attempt} attempts in ${Math.round(elapsed / 1000)}s: ${pgErrorText(err)}`,
           );
         }

@@ -3,7 +3,14 @@
 
 import { isUtf8 } from "node:buffer";
 import { FIELD_COUNT, MAX_FIELD_BYTES } from "../bet.js";
-import { ErrorCode, type ErrorCodeValue, type Fault, fault } from "../errors.js";
+import {
+  ErrorCode,
+  type ErrorCodeValue,
+  type Fault,
+  fault,
+  type WireCode,
+  wireCode,
+} from "../errors.js";
 import { encodeFrame, FLAG_MORE, HEADER_SIZE, MAX_PAYLOAD, MsgType, writeHeader } from "./frame.js";
 
 const malformed = (what: string): Fault => fault(ErrorCode.MALFORMED, `malformed ${what}`);
@@ -61,7 +68,8 @@ export function decodeAck(p: Buffer): number | Fault {
 // ---- REJECT / ERROR: u16 code, u16 bet index (0xFFFF: none), u16 reason length, reason
 export const NO_INDEX = 0xffff;
 export interface FaultReply {
-  code: number;
+  /** Validated: a code this build does not know is an UnknownCode, not a member. */
+  code: WireCode;
   index: number;
   reason: string;
 }
@@ -83,7 +91,7 @@ export function encodeFaultReply(
 export function decodeFaultReply(p: Buffer): FaultReply | Fault {
   if (p.length < 6 || p.length !== 6 + p.readUInt16BE(4)) return malformed("REJECT/ERROR");
   return {
-    code: p.readUInt16BE(0),
+    code: wireCode(p.readUInt16BE(0)),
     index: p.readUInt16BE(2),
     reason: p.subarray(6).toString("utf8"),
   };
