@@ -27,6 +27,7 @@ import {
   encodeDone,
   encodeHello,
   encodeWinnersRequest,
+  NO_INDEX,
 } from "../../shared/src/protocol/messages.js";
 import type { Gate } from "./gate.js";
 import { Link, LinkError, type PostedReply } from "./link.js";
@@ -112,7 +113,7 @@ function replyFault(frames: Frame[]): { fault: PeerFault; index: number } | null
   const f = frames[0]!;
   if (f.type !== MsgType.REJECT) return null;
   const r = decodeFaultReply(f.payload);
-  if (isFault(r)) return { fault: r, index: 0xffff };
+  if (isFault(r)) return { fault: r, index: NO_INDEX };
   if (TRANSIENT_CODES.has(r.code)) {
     throw new LinkError(
       "server_error",

@@ -28,6 +28,7 @@ import {
   encodeNotReady,
   encodeWelcome,
   encodeWinners,
+  NO_INDEX,
 } from "../../shared/src/protocol/messages.js";
 import type { Lottery } from "./lottery.js";
 
@@ -266,7 +267,13 @@ export class AgencySession {
       reason: fault.reason,
     });
     this.ready(slot, [
-      encodeFaultReply(MsgType.REJECT, seq, fault.code, fault.reason, index >= 0 ? index : 0xffff),
+      encodeFaultReply(
+        MsgType.REJECT,
+        seq,
+        fault.code,
+        fault.reason,
+        index >= 0 ? index : NO_INDEX,
+      ),
     ]);
   }
 

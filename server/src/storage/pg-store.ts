@@ -20,7 +20,7 @@
 //    acknowledged before COMMIT, so nothing acknowledged is lost.
 
 import pg from "pg";
-import { type Bet, has_won } from "../../../shared/src/bet.js";
+import { type Bet, FIELD_COUNT, has_won } from "../../../shared/src/bet.js";
 import { redactUrl } from "../../../shared/src/config.js";
 import {
   ErrorCode,
@@ -69,7 +69,7 @@ export function refuseNul(view: BatchView): Refusal | null {
   const at = view.buf.indexOf(0, view.starts[0]);
   if (at < 0) return null;
   let index = 0;
-  while (index + 1 < view.count && view.starts[(index + 1) * 5]! <= at) index++;
+  while (index + 1 < view.count && view.starts[(index + 1) * FIELD_COUNT]! <= at) index++;
   return { fault: fault(ErrorCode.INVALID_NAME, "name holds a NUL character"), index };
 }
 
