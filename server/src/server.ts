@@ -53,10 +53,6 @@ export class LotteryServer {
     });
   }
 
-  get connections(): number {
-    return this.sockets.size;
-  }
-
   listen(): Promise<{ address: string; port: number }> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);

@@ -41,7 +41,6 @@ export interface SessionLimits {
 
 interface Slot {
   frames: Buffer[] | null; // null: not ready yet
-  close: boolean; // close the connection after sending
 }
 
 export class AgencySession {
@@ -78,10 +77,6 @@ export class AgencySession {
 
   get label(): string {
     return this.agency ? `agency ${this.agency}` : "unidentified";
-  }
-
-  get agencyId(): number {
-    return this.agency;
   }
 
   onData(chunk: Buffer): void {
@@ -357,15 +352,14 @@ export class AgencySession {
   // ---- reply queue
 
   private reserve(): Slot {
-    const slot: Slot = { frames: null, close: false };
+    const slot: Slot = { frames: null };
     this.queue.push(slot);
     if (this.queue.length - this.queueHead >= this.limits.maxInFlight) this.pause("inflight");
     return slot;
   }
 
-  private ready(slot: Slot, frames: Buffer[], close = false): void {
+  private ready(slot: Slot, frames: Buffer[]): void {
     slot.frames = frames;
-    slot.close = close;
     // Many replies become ready together (one fsync acknowledges many batches): write them
     // to the socket in one go instead of one syscall each.
     if (!this.flushScheduled) {
@@ -390,11 +384,6 @@ export class AgencySession {
       }
       for (const fr of slot.frames) ok = this.socket.write(fr);
       this.queueHead++;
-      if (slot.close) {
-        this.socket.uncork();
-        this.closeGracefully();
-        return;
-      }
     }
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.queueHead);
@@ -451,11 +440,6 @@ export class AgencySession {
     this.socket.end(encodeFaultReply(MsgType.ERROR, seq, code, reason));
     this.socket.resume(); // let the close complete even if reading was paused
     setTimeout(() => this.socket.destroy(), 1000).unref();
-  }
-
-  private closeGracefully(): void {
-    this.closed = true;
-    this.socket.end();
   }
 
   /** Shutdown: stop reading, answer what is ready, tell the agency, close. */

@@ -147,10 +147,6 @@ export class FileStore implements BetStore {
     return this.file.flush();
   }
 
-  get syncs(): number {
-    return this.file.syncs;
-  }
-
   async status(agency: number): Promise<AgencyStatus | Fault> {
     try {
       await this.file.flush();

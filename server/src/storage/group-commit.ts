@@ -49,12 +49,6 @@ export class GroupCommitFile {
     );
   }
 
-  get queuedBytes(): number {
-    let n = 0;
-    for (const b of this.pending) n += b.length;
-    return n;
-  }
-
   /** Resolves when everything appended so far is durable. */
   flush(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
