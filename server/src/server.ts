@@ -123,7 +123,7 @@ export class LotteryServer {
     });
     socket.on("close", onClose);
     // Until the first byte arrives the connection is neither kind: bound its wait too.
-    socket.setTimeout(this.config.helloTimeoutMs, () => {
+    socket.setTimeout(this.config.firstByteTimeoutMs, () => {
       if (session) return;
       this.log.warn("connection", "fail", {
         ip,
@@ -155,6 +155,7 @@ export class LotteryServer {
       {
         idleTimeoutMs: this.config.idleTimeoutMs,
         helloTimeoutMs: this.config.helloTimeoutMs,
+        frameTimeoutMs: this.config.frameTimeoutMs,
         maxInFlight: 64,
       },
       this.onFatal,

@@ -34,7 +34,10 @@ import type { Lottery } from "./lottery.js";
 
 export interface SessionLimits {
   idleTimeoutMs: number;
+  /** No HELLO by then: the connection is closed. */
   helloTimeoutMs: number;
+  /** A frame begun but not completed by then (while we read): the connection is closed. */
+  frameTimeoutMs: number;
   /** Unanswered requests after which reading pauses. */
   maxInFlight: number;
 }
@@ -101,7 +104,7 @@ export class AgencySession {
   /** Called about once a second by the server. */
   checkDeadlines(now: number): void {
     if (this.closed || this.pausedBy.size > 0) return;
-    if (this.partialSince !== 0 && now - this.partialSince > this.limits.helloTimeoutMs) {
+    if (this.partialSince !== 0 && now - this.partialSince > this.limits.frameTimeoutMs) {
       this.fail(ErrorCode.IDLE_TIMEOUT, "frame not completed in time");
     }
   }
