@@ -7,9 +7,11 @@ import type { ClientConfig } from "../../shared/src/config.js";
 import {
   ErrorCode,
   errorName,
+  FatalCode,
   type Fault,
   fault,
   isFault,
+  type PeerFault,
   QuinielaError,
 } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
@@ -25,6 +27,7 @@ import {
   encodeDone,
   encodeHello,
   encodeWinnersRequest,
+  NO_INDEX,
 } from "../../shared/src/protocol/messages.js";
 import type { Gate } from "./gate.js";
 import { Link, LinkError, type PostedReply } from "./link.js";
@@ -51,7 +54,7 @@ const TRANSIENT_CODES = new Set<number>([ErrorCode.STORAGE_FAILURE, ErrorCode.SH
 /** The error to stop with when reconnecting cannot help (a fatal server fault, a TLS refusal). */
 function fatalOf(err: unknown): QuinielaError | null {
   if (!(err instanceof LinkError)) return null;
-  if (err.kind === "tls") return new QuinielaError("TLS_FAILED", `TLS: ${err.message}`);
+  if (err.kind === "tls") return new QuinielaError(FatalCode.TLS_FAILED, `TLS: ${err.message}`);
   if (err.fault && FATAL_CODES.has(err.fault.code)) {
     return new QuinielaError(errorName(err.fault.code), err.message);
   }
@@ -98,7 +101,7 @@ interface ResumePoint {
 class Rejected extends Error {
   constructor(
     readonly batch: InFlight,
-    readonly fault: Fault,
+    readonly fault: PeerFault,
     readonly index: number,
   ) {
     super(fault.reason);
@@ -106,19 +109,19 @@ class Rejected extends Error {
 }
 
 /** The REJECT in a reply, if any; a transient one is thrown as a link failure (reconnect). */
-function replyFault(frames: Frame[]): { fault: Fault; index: number } | null {
+function replyFault(frames: Frame[]): { fault: PeerFault; index: number } | null {
   const f = frames[0]!;
   if (f.type !== MsgType.REJECT) return null;
   const r = decodeFaultReply(f.payload);
-  if (isFault(r)) return { fault: r, index: 0xffff };
+  if (isFault(r)) return { fault: r, index: NO_INDEX };
   if (TRANSIENT_CODES.has(r.code)) {
     throw new LinkError(
       "server_error",
-      fault(r.code as Fault["code"], r.reason),
+      fault(r.code, r.reason),
       `server refused ${errorName(r.code)}: ${r.reason}`,
     );
   }
-  return { fault: fault(r.code as Fault["code"], r.reason), index: r.index };
+  return { fault: fault(r.code, r.reason), index: r.index };
 }
 
 export class Agency {
@@ -177,7 +180,7 @@ export class Agency {
     let attempt = 0;
     await this.rotation.startRound();
     for (;;) {
-      if (this.aborted) throw new QuinielaError("ABORTED", "aborted");
+      if (this.aborted) throw new QuinielaError(FatalCode.ABORTED, "aborted");
       attempt++;
       const target = this.rotation.current;
       try {
@@ -215,7 +218,7 @@ export class Agency {
         if (stop) throw stop;
         if (Date.now() - started > this.cfg.retryBudgetMs) {
           throw new QuinielaError(
-            "SERVER_UNREACHABLE",
+            FatalCode.SERVER_UNREACHABLE,
             `server ${this.cfg.serverAddress} unreachable for ${Math.round((Date.now() - started) / 1000)}s: ${(err as Error).message}`,
           );
         }
@@ -278,7 +281,7 @@ export class Agency {
       } catch (err) {
         link.destroy();
         this.link = null;
-        if (this.aborted) throw new QuinielaError("ABORTED", "aborted");
+        if (this.aborted) throw new QuinielaError(FatalCode.ABORTED, "aborted");
         if (err instanceof LinkError) {
           const stop = fatalOf(err);
           if (stop) throw stop;
@@ -302,7 +305,8 @@ export class Agency {
       (v ?? "").trim(),
     );
     const bad = validateBet(fields);
-    if (bad) throw new QuinielaError("INVALID_BET", `invalid bet in environment: ${bad.reason}`);
+    if (bad)
+      throw new QuinielaError(FatalCode.INVALID_BET, `invalid bet in environment: ${bad.reason}`);
     if (committed >= 1) {
       // stored before a dropped connection: do not store it twice
       this.total = this.ackedPos = 1;
@@ -332,7 +336,7 @@ export class Agency {
   private resumePoint(committed: number): ResumePoint {
     if (committed < this.ackedPos) {
       throw new QuinielaError(
-        "LOST_BETS",
+        FatalCode.LOST_BETS,
         `server reports ${committed} bets, ${this.ackedPos} were acknowledged`,
       );
     }
@@ -478,7 +482,7 @@ export class Agency {
         !(err instanceof QuinielaError)
       ) {
         throw new QuinielaError(
-          "DATA_FILE",
+          FatalCode.DATA_FILE,
           `cannot read ${cfg.dataFile}: ${(err as Error).message}`,
         );
       }
@@ -510,7 +514,10 @@ export class Agency {
         // been committed by another replica meanwhile. Not a data error: resynchronise from a
         // WELCOME. Twice at the same position would loop: that is a bug, stop.
         if (this.resyncAt === this.ackedPos) {
-          throw new QuinielaError("OUT_OF_SEQUENCE", `server refuses position ${b.first} again`);
+          throw new QuinielaError(
+            errorName(ErrorCode.OUT_OF_SEQUENCE),
+            `server refuses position ${b.first} again`,
+          );
         }
         this.resyncAt = this.ackedPos;
         throw new LinkError("server_error", rej.fault, `position ${b.first} refused: resync`);

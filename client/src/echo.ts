@@ -3,7 +3,7 @@
 import { createConnection, type Socket } from "node:net";
 import { Rotation } from "../../shared/src/address.js";
 import type { ClientConfig } from "../../shared/src/config.js";
-import { QuinielaError } from "../../shared/src/errors.js";
+import { FatalCode, QuinielaError } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
 import { sleep } from "../../shared/src/net.js";
 
@@ -70,7 +70,10 @@ export class EchoClient {
         } catch (err) {
           if (this.ac.signal.aborted) return;
           if (Date.now() - started > cfg.retryBudgetMs) {
-            throw new QuinielaError("SERVER_UNREACHABLE", `echo failed: ${(err as Error).message}`);
+            throw new QuinielaError(
+              FatalCode.SERVER_UNREACHABLE,
+              `echo failed: ${(err as Error).message}`,
+            );
           }
           log.debug("connect", "in_progress", {
             client_id: cfg.id,

@@ -2,7 +2,7 @@
 // the shared decoder, replies matched to requests in order (the server answers in request order).
 
 import { createConnection, type Socket } from "node:net";
-import { ErrorCode, errorName, type Fault, fault, isFault } from "../../shared/src/errors.js";
+import { ErrorCode, errorName, fault, isFault, type PeerFault } from "../../shared/src/errors.js";
 import { waitDrain } from "../../shared/src/net.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
 import {
@@ -24,7 +24,7 @@ import type { ClientTls } from "./tls.js";
 export class LinkError extends Error {
   constructor(
     readonly kind: "server_error" | "transport" | "protocol" | "tls",
-    readonly fault: Fault | null,
+    readonly fault: PeerFault | null,
     message: string,
   ) {
     super(message);
@@ -197,7 +197,7 @@ export class Link {
       const fr = f as Frame;
       if (fr.type === MsgType.ERROR) {
         const r = decodeFaultReply(fr.payload);
-        const ft = isFault(r) ? r : fault(r.code as Fault["code"], r.reason);
+        const ft = isFault(r) ? r : fault(r.code, r.reason);
         this.breakWith(
           new LinkError("server_error", ft, `server error ${errorName(ft.code)}: ${ft.reason}`),
         );

@@ -10,7 +10,7 @@
 import { accessSync, constants } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadClientConfig, parseAgencyIds, readConfigText } from "../../shared/src/config.js";
-import { QuinielaError } from "../../shared/src/errors.js";
+import { FatalCode, QuinielaError } from "../../shared/src/errors.js";
 import { fatal, Lifecycle } from "../../shared/src/lifecycle.js";
 import { BufferedSink, Logger } from "../../shared/src/log.js";
 import { Agency } from "./agency.js";
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     process.env,
   );
   if (values.agencies === undefined && (values.data ?? values.concurrency) !== undefined) {
-    throw new QuinielaError("BAD_CONFIG", "--data and --concurrency go with --agencies");
+    throw new QuinielaError(FatalCode.BAD_CONFIG, "--data and --concurrency go with --agencies");
   }
   const fleet = values.agencies !== undefined ? parseFleetArgs(values, cfg.mode) : null;
   const sink = new BufferedSink(1);
@@ -96,12 +96,15 @@ function parseFleetArgs(
   mode: string,
 ): { ids: number[]; dataDir: string; concurrency: number } {
   if (mode !== "batch") {
-    throw new QuinielaError("BAD_CONFIG", `--agencies runs batch agencies, not mode ${mode}`);
+    throw new QuinielaError(
+      FatalCode.BAD_CONFIG,
+      `--agencies runs batch agencies, not mode ${mode}`,
+    );
   }
   const concurrency = Number(values.concurrency ?? "32");
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new QuinielaError(
-      "BAD_CONFIG",
+      FatalCode.BAD_CONFIG,
       `--concurrency must be an integer ≥ 1, got "${values.concurrency}"`,
     );
   }

@@ -3,6 +3,7 @@
 
 import { isUtf8 } from "node:buffer";
 import type { Socket } from "node:net";
+import { ErrorCode, errorName } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
 import { endThenDestroy } from "../../shared/src/net.js";
 
@@ -22,7 +23,10 @@ export class EchoSession {
     socket.on("timeout", () => {
       if (socket.writableNeedDrain) {
         // it does not read what we echo: do not keep its bytes around
-        this.log.warn("connection", "fail", { ip: this.ip, code: "SLOW_READER" });
+        this.log.warn("connection", "fail", {
+          ip: this.ip,
+          code: errorName(ErrorCode.SLOW_READER),
+        });
         socket.destroy();
         return;
       }

@@ -8,7 +8,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { ServerConfig } from "../../shared/src/config.js";
-import { ErrorCode } from "../../shared/src/errors.js";
+import { ErrorCode, errorName } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
 import { remoteIp } from "../../shared/src/net.js";
 import { MAGIC, MsgType } from "../../shared/src/protocol/frame.js";
@@ -48,11 +48,12 @@ export class LotteryServer {
     this.server.on("drop", (d) => {
       this.log.warn("accept_connections", "fail", {
         ip: d?.remoteAddress ?? "unknown",
-        code: "TOO_MANY_CONNECTIONS",
+        code: errorName(ErrorCode.TOO_MANY_CONNECTIONS),
       });
     });
   }
 
+  /** Open connections (the shutdown deadline names them). */
   get connections(): number {
     return this.sockets.size;
   }
@@ -127,9 +128,13 @@ export class LotteryServer {
     });
     socket.on("close", onClose);
     // Until the first byte arrives the connection is neither kind: bound its wait too.
-    socket.setTimeout(this.config.helloTimeoutMs, () => {
+    socket.setTimeout(this.config.firstByteTimeoutMs, () => {
       if (session) return;
-      this.log.warn("connection", "fail", { ip, code: "IDLE_TIMEOUT", reason: "no data in time" });
+      this.log.warn("connection", "fail", {
+        ip,
+        code: errorName(ErrorCode.IDLE_TIMEOUT),
+        reason: "no data in time",
+      });
       socket.destroy();
     });
   }
@@ -155,6 +160,7 @@ export class LotteryServer {
       {
         idleTimeoutMs: this.config.idleTimeoutMs,
         helloTimeoutMs: this.config.helloTimeoutMs,
+        frameTimeoutMs: this.config.frameTimeoutMs,
         maxInFlight: 64,
       },
       this.onFatal,
@@ -167,7 +173,7 @@ export class LotteryServer {
    * (wrong version number) and stops at once instead of retrying.
    */
   private refuse(socket: Socket, ip: string, reason: string): void {
-    this.log.warn("connection", "fail", { ip, code: "TLS_REQUIRED", reason });
+    this.log.warn("connection", "fail", { ip, code: errorName(ErrorCode.TLS_REQUIRED), reason });
     socket.end(encodeFaultReply(MsgType.ERROR, 0, ErrorCode.TLS_REQUIRED, reason));
     setTimeout(() => socket.destroy(), 1000).unref();
   }

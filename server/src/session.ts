@@ -29,19 +29,22 @@ import {
   encodeNotReady,
   encodeWelcome,
   encodeWinners,
+  NO_INDEX,
 } from "../../shared/src/protocol/messages.js";
 import type { Lottery } from "./lottery.js";
 
 export interface SessionLimits {
   idleTimeoutMs: number;
+  /** No HELLO by then: the connection is closed. */
   helloTimeoutMs: number;
+  /** A frame begun but not completed by then (while we read): the connection is closed. */
+  frameTimeoutMs: number;
   /** Unanswered requests after which reading pauses. */
   maxInFlight: number;
 }
 
 interface Slot {
   frames: Buffer[] | null; // null: not ready yet
-  close: boolean; // close the connection after sending
 }
 
 export class AgencySession {
@@ -80,10 +83,6 @@ export class AgencySession {
     return this.agency ? `agency ${this.agency}` : "unidentified";
   }
 
-  get agencyId(): number {
-    return this.agency;
-  }
-
   onData(chunk: Buffer): void {
     if (this.closed) return;
     this.decoder.push(chunk);
@@ -106,7 +105,7 @@ export class AgencySession {
   /** Called about once a second by the server. */
   checkDeadlines(now: number): void {
     if (this.closed || this.pausedBy.size > 0) return;
-    if (this.partialSince !== 0 && now - this.partialSince > this.limits.helloTimeoutMs) {
+    if (this.partialSince !== 0 && now - this.partialSince > this.limits.frameTimeoutMs) {
       this.fail(ErrorCode.IDLE_TIMEOUT, "frame not completed in time");
     }
   }
@@ -267,7 +266,13 @@ export class AgencySession {
       reason: fault.reason,
     });
     this.ready(slot, [
-      encodeFaultReply(MsgType.REJECT, seq, fault.code, fault.reason, index >= 0 ? index : 0xffff),
+      encodeFaultReply(
+        MsgType.REJECT,
+        seq,
+        fault.code,
+        fault.reason,
+        index >= 0 ? index : NO_INDEX,
+      ),
     ]);
   }
 
@@ -351,15 +356,14 @@ export class AgencySession {
   // ---- reply queue
 
   private reserve(): Slot {
-    const slot: Slot = { frames: null, close: false };
+    const slot: Slot = { frames: null };
     this.queue.push(slot);
     if (this.queue.length - this.queueHead >= this.limits.maxInFlight) this.pause("inflight");
     return slot;
   }
 
-  private ready(slot: Slot, frames: Buffer[], close = false): void {
+  private ready(slot: Slot, frames: Buffer[]): void {
     slot.frames = frames;
-    slot.close = close;
     // Many replies become ready together (one fsync acknowledges many batches): write them
     // to the socket in one go instead of one syscall each.
     if (!this.flushScheduled) {
@@ -384,11 +388,6 @@ export class AgencySession {
       }
       for (const fr of slot.frames) ok = this.socket.write(fr);
       this.queueHead++;
-      if (slot.close) {
-        this.socket.uncork();
-        this.closeGracefully();
-        return;
-      }
     }
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.queueHead);
@@ -415,7 +414,11 @@ export class AgencySession {
   private onTimeout(): void {
     if (this.closed) return;
     if (this.socket.writableNeedDrain) {
-      this.log.warn("connection", "fail", { ip: this.ip, who: this.label, code: "SLOW_READER" });
+      this.log.warn("connection", "fail", {
+        ip: this.ip,
+        who: this.label,
+        code: errorName(ErrorCode.SLOW_READER),
+      });
       this.socket.destroy();
       return;
     }
@@ -439,11 +442,6 @@ export class AgencySession {
     if (this.agency) this.lottery.unbind(this.agency, this);
     // Unanswered requests are abandoned: the agency resumes from its committed position.
     endThenDestroy(this.socket, encodeFaultReply(MsgType.ERROR, seq, code, reason));
-  }
-
-  private closeGracefully(): void {
-    this.closed = true;
-    this.socket.end();
   }
 
   /** Shutdown: stop reading, answer what is ready, tell the agency, close. */

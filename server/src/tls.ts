@@ -87,7 +87,7 @@ export class AgencyTls {
       client_certificates: clientCerts ? "required" : "not asked",
       plain_agencies: "refused",
     });
-    return new AgencyTls(material, clientCerts, config.helloTimeoutMs, log);
+    return new AgencyTls(material, clientCerts, config.tlsHandshakeTimeoutMs, log);
   }
 
   /**

@@ -3,7 +3,7 @@
 // replicas by their id and move to the next one when a connection fails.
 
 import { isIP } from "node:net";
-import { QuinielaError } from "./errors.js";
+import { FatalCode, QuinielaError } from "./errors.js";
 
 export interface Endpoint {
   host: string;
@@ -19,7 +19,7 @@ export interface Candidate extends Endpoint {
 }
 
 function bad(message: string): never {
-  throw new QuinielaError("BAD_CONFIG", message);
+  throw new QuinielaError(FatalCode.BAD_CONFIG, message);
 }
 
 /** `host:port` or `[ipv6]:port`; a host with a colon must be bracketed (else it is ambiguous). */

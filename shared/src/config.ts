@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { type Endpoint, parseAddressList, parseEndpoint } from "./address.js";
 import { formatDuration, parseDuration } from "./duration.js";
-import { QuinielaError } from "./errors.js";
+import { FatalCode, QuinielaError } from "./errors.js";
 import { type Level, parseLevel } from "./log.js";
 
 export type Env = Record<string, string | undefined>;
@@ -21,7 +21,7 @@ const parseYaml = (text: string): unknown =>
   (lazyRequire("yaml") as typeof import("yaml")).parse(text);
 
 function bad(message: string): never {
-  throw new QuinielaError("BAD_CONFIG", message);
+  throw new QuinielaError(FatalCode.BAD_CONFIG, message);
 }
 
 function intIn(name: string, raw: string | number | undefined, min: number, max: number): number {
@@ -70,7 +70,14 @@ export interface ServerConfig {
   storagePath: string;
   sync: SyncMode;
   idleTimeoutMs: number;
+  /** An agency connection must send HELLO by then (HELLO_TIMEOUT). */
   helloTimeoutMs: number;
+  /** A new connection must send its first byte by then (HELLO_TIMEOUT). */
+  firstByteTimeoutMs: number;
+  /** A frame, once begun, must be complete by then (HELLO_TIMEOUT). */
+  frameTimeoutMs: number;
+  /** A TLS handshake must be done by then (HELLO_TIMEOUT). */
+  tlsHandshakeTimeoutMs: number;
   maxConnections: number;
   /** Per-agency secrets (empty: identification is by agency number alone). */
   secrets: Map<number, string>;
@@ -133,6 +140,7 @@ export function loadServerConfig(iniText: string, env: Env): ServerConfig {
   };
   const lvl = level("LOGGING_LEVEL", get("LOGGING_LEVEL", "INFO"));
   const sync = get("STORAGE_SYNC", "fdatasync").toLowerCase();
+  const helloTimeoutMs = durationMs("HELLO_TIMEOUT", get("HELLO_TIMEOUT", "10s"));
   if (sync !== "fdatasync" && sync !== "fsync" && sync !== "none") {
     bad(`STORAGE_SYNC must be fdatasync, fsync or none, got "${sync}"`);
   }
@@ -146,7 +154,10 @@ export function loadServerConfig(iniText: string, env: Env): ServerConfig {
     storagePath: get("STORAGE_FILEPATH", "./bets.csv"),
     sync,
     idleTimeoutMs: durationMs("IDLE_TIMEOUT", get("IDLE_TIMEOUT", "60s")),
-    helloTimeoutMs: durationMs("HELLO_TIMEOUT", get("HELLO_TIMEOUT", "10s")),
+    helloTimeoutMs,
+    firstByteTimeoutMs: helloTimeoutMs,
+    frameTimeoutMs: helloTimeoutMs,
+    tlsHandshakeTimeoutMs: helloTimeoutMs,
     maxConnections: intIn("MAX_CONNECTIONS", get("MAX_CONNECTIONS", "1024"), 1, 1_000_000),
     secrets: parseSecrets(get("AGENCY_SECRETS", "")),
     databaseUrl: databaseUrl(get("DATABASE_URL", "").trim()),

@@ -42,18 +42,44 @@ const NAMES = new Map<number, ErrorCodeName>(
   Object.entries(ErrorCode).map(([k, v]) => [v, k as ErrorCodeName]),
 );
 
-export function errorName(code: number): string {
+/**
+ * A code read from a peer's REJECT/ERROR frame that is no ErrorCode member (a newer peer, or
+ * garbage): carried as it came, never mistaken for a member, printed as `UNKNOWN_<n>`.
+ */
+export type UnknownCode = number & { readonly unknownCode: true };
+
+/** A fault code as received: a known member or an UnknownCode (see `wireCode`). */
+export type WireCode = ErrorCodeValue | UnknownCode;
+
+/** The name a code is logged with. */
+export type WireCodeName = ErrorCodeName | `UNKNOWN_${number}`;
+
+export function isErrorCode(code: number): code is ErrorCodeValue {
+  return NAMES.has(code);
+}
+
+/** Validates a code read off the wire. */
+export function wireCode(code: number): WireCode {
+  return isErrorCode(code) ? code : (code as UnknownCode);
+}
+
+export function errorName(code: number): WireCodeName {
   return NAMES.get(code) ?? `UNKNOWN_${code}`;
 }
 
-/** A failure as a value: what went wrong (code) and a short human reason. */
-export interface Fault {
+/**
+ * A failure as a value: what went wrong (code) and a short human reason. Faults built here carry
+ * an ErrorCode member; a fault received from a peer (`PeerFault`) may carry an UnknownCode.
+ */
+export interface Fault<C extends WireCode = ErrorCodeValue> {
   readonly kind: "fault";
-  readonly code: ErrorCodeValue;
+  readonly code: C;
   readonly reason: string;
 }
 
-export function fault(code: ErrorCodeValue, reason: string): Fault {
+export type PeerFault = Fault<WireCode>;
+
+export function fault<C extends WireCode = ErrorCodeValue>(code: C, reason: string): Fault<C> {
   return { kind: "fault", code, reason };
 }
 
@@ -61,10 +87,28 @@ export function isFault(v: unknown): v is Fault {
   return typeof v === "object" && v !== null && (v as { kind?: unknown }).kind === "fault";
 }
 
+/** Why a process stops at its edge (config, fatal I/O, the agency's own conditions). */
+export const FatalCode = {
+  BAD_CONFIG: "BAD_CONFIG",
+  CORRUPT_STORAGE: "CORRUPT_STORAGE",
+  STORAGE_UNREACHABLE: "STORAGE_UNREACHABLE",
+  SERVER_UNREACHABLE: "SERVER_UNREACHABLE",
+  TLS_FAILED: "TLS_FAILED",
+  LOST_BETS: "LOST_BETS",
+  ABORTED: "ABORTED",
+  INVALID_BET: "INVALID_BET",
+  DATA_FILE: "DATA_FILE",
+} as const;
+
+export type FatalCodeName = keyof typeof FatalCode;
+
+/** A QuinielaError's code: a process-edge condition or the server fault that ended the agency. */
+export type QuinielaErrorCode = FatalCodeName | WireCodeName;
+
 /** Thrown only at process edges (config, fatal I/O); carries a code like the protocol faults. */
 export class QuinielaError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: QuinielaErrorCode,
     message: string,
   ) {
     super(message);

@@ -6,10 +6,10 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
-import { QuinielaError } from "./errors.js";
+import { FatalCode, QuinielaError } from "./errors.js";
 
 function bad(message: string): never {
-  throw new QuinielaError("BAD_CONFIG", message);
+  throw new QuinielaError(FatalCode.BAD_CONFIG, message);
 }
 
 function readPem(key: string, path: string): Buffer {

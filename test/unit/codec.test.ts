@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ErrorCode, type Fault, isFault } from "../../shared/src/errors.js";
+import { ErrorCode, errorName, type Fault, isErrorCode, isFault } from "../../shared/src/errors.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
 import {
   encodeFrame,
@@ -271,6 +271,14 @@ describe("round trips", () => {
       payloadOf(encodeFaultReply(MsgType.REJECT, 1, ErrorCode.INVALID_DATE, "bad", 2)),
     );
     assert.equal(isFault(r), false, "isFault(decoded REJECT) must be false");
+  });
+
+  it("a REJECT/ERROR code this build does not know stays unknown", () => {
+    const d = decodeFaultReply(hex("0063 ffff 0001 78")); // code 99
+    assert.ok(!isFault(d));
+    assert.equal(d.code, 99);
+    assert.equal(isErrorCode(d.code), false);
+    assert.equal(errorName(d.code), "UNKNOWN_99");
   });
 
   it("REJECT keeps at most 200 characters of the reason", () => {

@@ -55,6 +55,9 @@ describe("server config (config.ini)", () => {
     assert.equal(c.sync, "fdatasync");
     assert.equal(c.idleTimeoutMs, 60_000);
     assert.equal(c.helloTimeoutMs, 10_000);
+    assert.equal(c.firstByteTimeoutMs, 10_000);
+    assert.equal(c.frameTimeoutMs, 10_000);
+    assert.equal(c.tlsHandshakeTimeoutMs, 10_000);
     assert.equal(c.maxConnections, 1024);
     assert.equal(c.secrets.size, 0);
   });
@@ -81,6 +84,14 @@ describe("server config (config.ini)", () => {
     assert.equal(c.sync, "none");
     assert.equal(c.idleTimeoutMs, 90_000);
     assert.equal(c.maxConnections, 10);
+  });
+
+  it("HELLO_TIMEOUT bounds the first byte, HELLO, a begun frame and a TLS handshake", () => {
+    const c = loadServerConfig(COURSE_INI, { HELLO_TIMEOUT: "3s" });
+    assert.equal(c.helloTimeoutMs, 3000);
+    assert.equal(c.firstByteTimeoutMs, 3000);
+    assert.equal(c.frameTimeoutMs, 3000);
+    assert.equal(c.tlsHandshakeTimeoutMs, 3000);
   });
 
   it("an empty environment variable does not override the file", () => {

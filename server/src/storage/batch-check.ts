@@ -3,7 +3,7 @@
 // store encodes from the ranges this yields; the file store validates and encodes in one pass
 // (rows.ts) and comes here only to say why it refused a batch.
 
-import { validateBetFields } from "../../../shared/src/bet.js";
+import { FIELD_COUNT, validateBetFields } from "../../../shared/src/bet.js";
 import { isFault } from "../../../shared/src/errors.js";
 import {
   type BatchView,
@@ -25,7 +25,7 @@ export function checkBatch(payload: Buffer, today: number): CheckedBatch | Refus
   const view = decodeBatch(payload);
   if (isFault(view)) return { fault: view, index: -1 };
   for (let b = 0; b < view.count; b++) {
-    const n = validateBetFields(view.buf, view.starts, view.ends, b * 5, today);
+    const n = validateBetFields(view.buf, view.starts, view.ends, b * FIELD_COUNT, today);
     if (typeof n !== "number") return { fault: n, index: b };
     numbers[b] = n;
   }

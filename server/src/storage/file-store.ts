@@ -6,7 +6,13 @@
 
 import { type Bet, has_won, LOTTERY_WINNER_NUMBER } from "../../../shared/src/bet.js";
 import type { SyncMode } from "../../../shared/src/config.js";
-import { ErrorCode, type Fault, fault, QuinielaError } from "../../../shared/src/errors.js";
+import {
+  ErrorCode,
+  FatalCode,
+  type Fault,
+  fault,
+  QuinielaError,
+} from "../../../shared/src/errors.js";
 import type { Logger } from "../../../shared/src/log.js";
 import { checkBatch, isRefusal } from "./batch-check.js";
 import { load_bets } from "./course.js";
@@ -81,7 +87,7 @@ export class FileStore implements BetStore {
     const scan = await scanBets(path);
     if (scan.corruptAt >= 0) {
       throw new QuinielaError(
-        "CORRUPT_STORAGE",
+        FatalCode.CORRUPT_STORAGE,
         `${path}: byte ${scan.corruptAt} starts a row that is not a bet; refusing to start (inspect or move the file)`,
       );
     }
@@ -139,10 +145,6 @@ export class FileStore implements BetStore {
 
   flush(): Promise<void> {
     return this.file.flush();
-  }
-
-  get syncs(): number {
-    return this.file.syncs;
   }
 
   async status(agency: number): Promise<AgencyStatus | Fault> {

@@ -50,12 +50,6 @@ export class GroupCommitFile {
     );
   }
 
-  get queuedBytes(): number {
-    let n = 0;
-    for (const b of this.pending) n += b.length;
-    return n;
-  }
-
   /**
    * Resolves when everything appended so far is durable; rejects when a write failed (then
    * nothing appended since can become durable: the file is unusable).

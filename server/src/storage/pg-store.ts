@@ -20,9 +20,15 @@
 //    acknowledged before COMMIT, so nothing acknowledged is lost.
 
 import pg from "pg";
-import { type Bet, has_won } from "../../../shared/src/bet.js";
+import { type Bet, FIELD_COUNT, has_won } from "../../../shared/src/bet.js";
 import { redactUrl } from "../../../shared/src/config.js";
-import { ErrorCode, type Fault, fault, QuinielaError } from "../../../shared/src/errors.js";
+import {
+  ErrorCode,
+  FatalCode,
+  type Fault,
+  fault,
+  QuinielaError,
+} from "../../../shared/src/errors.js";
 import type { Logger } from "../../../shared/src/log.js";
 import type { BatchView } from "../../../shared/src/protocol/messages.js";
 import { checkBatch, isRefusal } from "./batch-check.js";
@@ -63,7 +69,7 @@ export function refuseNul(view: BatchView): Refusal | null {
   const at = view.buf.indexOf(0, view.starts[0]);
   if (at < 0) return null;
   let index = 0;
-  while (index + 1 < view.count && view.starts[(index + 1) * 5]! <= at) index++;
+  while (index + 1 < view.count && view.starts[(index + 1) * FIELD_COUNT]! <= at) index++;
   return { fault: fault(ErrorCode.INVALID_NAME, "name holds a NUL character"), index };
 }
 
@@ -119,7 +125,7 @@ export class PgStore implements BetStore {
         if (elapsed >= budget) {
           await pool.end().catch(() => undefined);
           throw new QuinielaError(
-            "STORAGE_UNREACHABLE",
+            FatalCode.STORAGE_UNREACHABLE,
             `PostgreSQL at ${url} unusable after ${attempt} attempts in ${Math.round(elapsed / 1000)}s: ${pgErrorText(err)}`,
           );
         }

@@ -10,7 +10,12 @@
 // (test/property/rows.property.test.ts).
 
 import { isUtf8 } from "node:buffer";
-import { MAX_DOCUMENT_DIGITS, MAX_NUMBER_DIGITS, MIN_BIRTH_YEAR } from "../../../shared/src/bet.js";
+import {
+  FIELD_COUNT,
+  MAX_DOCUMENT_DIGITS,
+  MAX_NUMBER_DIGITS,
+  MIN_BIRTH_YEAR,
+} from "../../../shared/src/bet.js";
 import { appendCsvField } from "../../../shared/src/csv.js";
 import { BATCH_PREFIX } from "../../../shared/src/protocol/messages.js";
 
@@ -20,7 +25,6 @@ const CR = 0x0d;
 const LF = 0x0a;
 const ZERO = 0x30;
 const DASH = 0x2d;
-const FIELDS = 5;
 
 /** Bytes that make Python's csv module quote a field. */
 const NEEDS_QUOTE = new Uint8Array(256);
@@ -52,7 +56,7 @@ export function encodeBatchCsv(
   if (end < BATCH_PREFIX) return -1;
   const count = (p[4]! << 8) | p[5]!;
   let lp = BATCH_PREFIX; // the next field's length byte
-  let dp = BATCH_PREFIX + count * FIELDS; // the next field's first byte
+  let dp = BATCH_PREFIX + count * FIELD_COUNT; // the next field's first byte
   if (count === 0 || dp > end) return -1;
   // One UTF-8 check for all field bytes; a name may not start with a continuation byte, so each
   // field is valid UTF-8 on its own (as decodeBatch checks).

@@ -3,7 +3,14 @@
 
 import { isUtf8 } from "node:buffer";
 import { FIELD_COUNT, MAX_FIELD_BYTES } from "../bet.js";
-import { ErrorCode, type ErrorCodeValue, type Fault, fault } from "../errors.js";
+import {
+  ErrorCode,
+  type ErrorCodeValue,
+  type Fault,
+  fault,
+  type WireCode,
+  wireCode,
+} from "../errors.js";
 import { encodeFrame, FLAG_MORE, HEADER_SIZE, MAX_PAYLOAD, MsgType, writeHeader } from "./frame.js";
 
 const malformed = (what: string): Fault => fault(ErrorCode.MALFORMED, `malformed ${what}`);
@@ -58,10 +65,11 @@ export function decodeAck(p: Buffer): number | Fault {
   return p.readUInt32BE(0);
 }
 
-// ---- REJECT / ERROR: u16 code, u16 bet index (0xFFFF: none), u16 reason length, reason
+// ---- REJECT / ERROR: u16 code, u16 bet index (NO_INDEX 0xFFFF: none), u16 reason length, reason
 export const NO_INDEX = 0xffff;
 export interface FaultReply {
-  code: number;
+  /** Validated: a code this build does not know is an UnknownCode, not a member. */
+  code: WireCode;
   index: number;
   reason: string;
 }
@@ -83,7 +91,7 @@ export function encodeFaultReply(
 export function decodeFaultReply(p: Buffer): FaultReply | Fault {
   if (p.length < 6 || p.length !== 6 + p.readUInt16BE(4)) return malformed("REJECT/ERROR");
   return {
-    code: p.readUInt16BE(0),
+    code: wireCode(p.readUInt16BE(0)),
     index: p.readUInt16BE(2),
     reason: p.subarray(6).toString("utf8"),
   };
@@ -160,7 +168,9 @@ export function decodeWinners(p: Buffer): string[] | Fault {
 // field bytes form one contiguous UTF-8 region that is validated with a single call.
 export const BATCH_PREFIX = 6;
 
-/** A decoded batch: field i of bet b is payload[starts[b*5+i] .. ends[b*5+i]). */
+/**
+ * A decoded batch: field i of bet b is payload[starts[b*FIELD_COUNT+i] .. ends[b*FIELD_COUNT+i]).
+ */
 export interface BatchView {
   first: number;
   count: number;
@@ -219,12 +229,13 @@ export const MAX_BETS_PER_FRAME = Math.floor((MAX_PAYLOAD - BATCH_PREFIX) / FIEL
 export const BATCH_STAGING_BYTES = MAX_PAYLOAD + FIELD_COUNT * MAX_FIELD_BYTES + 16;
 
 /**
- * Accumulates bets into one BET/BATCH frame that never exceeds 8192 bytes. Field bytes are
- * copied once into a staging area; `build()` lays out the frame.
+ * Accumulates bets into one BET/BATCH frame that never exceeds MAX_FRAME (8192) bytes. Field
+ * bytes are copied once into a staging area; `build()` lays out the frame.
  *
  * `data`, `lengths`, `dataLen` and `count` are open to a scanner that copies rows in itself
- * (client/src/scan.ts): bet k's field f is `lengths[k*5+f]` bytes, bets laid out one after the
- * other in `data[0..dataLen)`. The scanner may also give the staging area (its own memory).
+ * (client/src/scan.ts): bet k's field f is `lengths[k*FIELD_COUNT+f]` bytes, bets laid out one
+ * after the other in `data[0..dataLen)`. The scanner may also give the staging area (its own
+ * memory).
  */
 export class BatchBuilder {
   /** Last added bet (by `add`): data[lastStarts[f]..lastEnds[f]). */
@@ -251,7 +262,7 @@ export class BatchBuilder {
 
   /**
    * Adds a bet given as five byte ranges. Returns false (adding nothing) if the frame would
-   * exceed 8192 bytes. Fields must be at most 255 bytes (validated before).
+   * exceed MAX_FRAME bytes. Fields must be at most 255 bytes (validated before).
    */
   add(
     bufs: ArrayLike<Uint8Array>,
