@@ -42,11 +42,10 @@ import { mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { cpus, platform, release, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { parseArgs } from "node:util";
 import { makeCerts, mutualTlsEnv } from "./certs.js";
 import { type DatasetResult, defaultWinners, generateDataset } from "./gen-data.js";
 import { benchChart } from "./lib/chart.js";
-import { isMain } from "./lib/cli.js";
+import { isMain, parseOptions, UsageError } from "./lib/cli.js";
 import { loadProfile, renderProfile, summarizeProfile } from "./lib/cpuprofile.js";
 import { int, markdownTable, mb, secs, sig3, table } from "./lib/format.js";
 import {
@@ -226,8 +225,6 @@ const USAGE = `Usage: npm run bench -- [options]
   -h, --help        show this help
 `;
 
-class UsageError extends Error {}
-
 interface BenchOptions {
   scales: Scale[];
   /** Which (scale, configuration) rows run. */
@@ -261,35 +258,25 @@ function keyValues(flag: string, text: string | undefined): Record<string, strin
 }
 
 function parseCli(argv: readonly string[]): BenchOptions {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        scales: { type: "string" },
-        configs: { type: "string" },
-        "scale-out": { type: "boolean" },
-        quick: { type: "boolean" },
-        runs: { type: "string" },
-        "large-runs": { type: "string" },
-        retries: { type: "string" },
-        "no-variants": { type: "boolean" },
-        profile: { type: "boolean" },
-        out: { type: "string" },
-        "data-dir": { type: "string" },
-        "keep-data": { type: "boolean" },
-        "server-node-args": { type: "string" },
-        "pg-settings": { type: "string" },
-        "server-env": { type: "string" },
-        "agency-node-args": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message.split("\n")[0]!);
-  }
+  const values = parseOptions(argv, {
+    scales: { type: "string" },
+    configs: { type: "string" },
+    "scale-out": { type: "boolean" },
+    quick: { type: "boolean" },
+    runs: { type: "string" },
+    "large-runs": { type: "string" },
+    retries: { type: "string" },
+    "no-variants": { type: "boolean" },
+    profile: { type: "boolean" },
+    out: { type: "string" },
+    "data-dir": { type: "string" },
+    "keep-data": { type: "boolean" },
+    "server-node-args": { type: "string" },
+    "pg-settings": { type: "string" },
+    "server-env": { type: "string" },
+    "agency-node-args": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
   const str = (k: string) => values[k] as string | undefined;
   const count = (k: string, d: number) => {
     const s = str(k);

@@ -45,8 +45,7 @@ import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { finished } from "node:stream/promises";
-import { parseArgs } from "node:util";
-import { isMain } from "./lib/cli.js";
+import { isMain, parseOptions, UsageError } from "./lib/cli.js";
 
 /** The draw's winning number (`LOTTERY_WINNER_NUMBER`). */
 export const WINNING_NUMBER = 7574;
@@ -580,8 +579,6 @@ Prints one line per agency (rows and winners written) and a total line.
 Exit status: 0 done, 1 I/O error, 2 usage error.
 `;
 
-class UsageError extends Error {}
-
 function parseCount(name: string, s: string): number {
   if (!/^\d+$/.test(s)) throw new UsageError(`--${name}: not a non-negative integer: '${s}'`);
   const v = Number(s);
@@ -602,29 +599,18 @@ export interface CliOptions {
 
 /** Parses the command line (without node and script). Throws UsageError on bad input. */
 export function parseCli(argv: readonly string[]): CliOptions {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        out: { type: "string", short: "o" },
-        agencies: { type: "string", short: "n" },
-        bets: { type: "string", short: "b" },
-        winners: { type: "string", short: "w" },
-        seed: { type: "string", short: "s" },
-        crlf: { type: "boolean" },
-        course: { type: "boolean" },
-        tricky: { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (e) {
-    // parseArgs explains some errors over several lines; the first one says it all.
-    throw new UsageError((e as Error).message.split("\n")[0]!);
-  }
+  const values = parseOptions(argv, {
+    out: { type: "string", short: "o" },
+    agencies: { type: "string", short: "n" },
+    bets: { type: "string", short: "b" },
+    winners: { type: "string", short: "w" },
+    seed: { type: "string", short: "s" },
+    crlf: { type: "boolean" },
+    course: { type: "boolean" },
+    tricky: { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
   const str = (k: string): string | undefined => values[k] as string | undefined;
   const help = values.help === true;
   if (help) return { help, json: false, dataset: { out: "", agencies: 0, bets: 0 } };

@@ -30,7 +30,6 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { parseArgs } from "node:util";
 import { makeCerts, mutualTlsEnv } from "./certs.js";
 import {
   COURSE_BETS,
@@ -40,7 +39,7 @@ import {
   generateDataset,
   planDataset,
 } from "./gen-data.js";
-import { isMain } from "./lib/cli.js";
+import { isMain, parseOptions, UsageError } from "./lib/cli.js";
 import { bar, int, mb, pct, rate, secs, table } from "./lib/format.js";
 import {
   type AgencyLive,
@@ -104,8 +103,6 @@ Exit status: 0 success, 1 a process failed or the numbers disagree, 2 usage erro
 130 interrupted.
 `;
 
-class UsageError extends Error {}
-
 export interface RunLocalOptions {
   agencies?: number;
   bets?: number | number[];
@@ -152,39 +149,29 @@ function numArg(name: string, s: string, min: number): number {
 }
 
 export function parseCli(argv: readonly string[]): RunLocalOptions {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        agencies: { type: "string", short: "n" },
-        bets: { type: "string", short: "b" },
-        winners: { type: "string", short: "w" },
-        seed: { type: "string", short: "s" },
-        data: { type: "string" },
-        generate: { type: "boolean" },
-        replicas: { type: "string" },
-        database: { type: "string" },
-        "reset-database": { type: "boolean" },
-        fleet: { type: "boolean" },
-        tls: { type: "boolean" },
-        concurrency: { type: "string" },
-        sync: { type: "string" },
-        window: { type: "string" },
-        "max-amount": { type: "string" },
-        timeout: { type: "string" },
-        keep: { type: "boolean" },
-        progress: { type: "string" },
-        interval: { type: "string" },
-        json: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message.split("\n")[0]!);
-  }
+  const values = parseOptions(argv, {
+    agencies: { type: "string", short: "n" },
+    bets: { type: "string", short: "b" },
+    winners: { type: "string", short: "w" },
+    seed: { type: "string", short: "s" },
+    data: { type: "string" },
+    generate: { type: "boolean" },
+    replicas: { type: "string" },
+    database: { type: "string" },
+    "reset-database": { type: "boolean" },
+    fleet: { type: "boolean" },
+    tls: { type: "boolean" },
+    concurrency: { type: "string" },
+    sync: { type: "string" },
+    window: { type: "string" },
+    "max-amount": { type: "string" },
+    timeout: { type: "string" },
+    keep: { type: "boolean" },
+    progress: { type: "string" },
+    interval: { type: "string" },
+    json: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
   const str = (k: string) => values[k] as string | undefined;
   const o: RunLocalOptions = {
     generate: values.generate === true,

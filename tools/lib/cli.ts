@@ -2,6 +2,7 @@
 
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 
 /** True when the module at `moduleUrl` is the program being run (not imported by a test). */
 export function isMain(moduleUrl: string): boolean {
@@ -11,5 +12,25 @@ export function isMain(moduleUrl: string): boolean {
     return realpathSync(entry) === realpathSync(fileURLToPath(moduleUrl));
   } catch {
     return false;
+  }
+}
+
+/** A bad command line: the tools print its message and their usage, and exit 2. */
+export class UsageError extends Error {}
+
+type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string }>;
+
+/**
+ * The tools' options (no positional arguments): their values, or a UsageError whose message is
+ * parseArgs's first line (it explains some errors over several lines; the first says it all).
+ */
+export function parseOptions(
+  argv: readonly string[],
+  options: OptionSpec,
+): Record<string, string | boolean | undefined> {
+  try {
+    return parseArgs({ args: [...argv], strict: true, allowPositionals: false, options }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message.split("\n")[0]!);
   }
 }
