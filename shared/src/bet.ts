@@ -85,8 +85,17 @@ export function calendarKey(y: number, m: number, d: number): number {
 
 /** Parses the digits at buf[start..end) as a bet number; -1 when not 1..8 ASCII digits. */
 export function parseNumberBytes(buf: Uint8Array, start: number, end: number): number {
-  const len = end - start;
-  if (len < 1 || len > MAX_NUMBER_DIGITS) return -1;
+  return parseDigits(buf, start, end, MAX_NUMBER_DIGITS);
+}
+
+/** The 1..maxDigits ASCII digits at buf[start..end) as an integer, or -1. */
+export function parseDigits(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  maxDigits: number,
+): number {
+  if (end <= start || end - start > maxDigits) return -1;
   let n = 0;
   for (let i = start; i < end; i++) {
     const d = digit(buf[i]!);

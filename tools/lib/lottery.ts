@@ -26,6 +26,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { parseDigits } from "../../shared/src/bet.js";
 import { CsvReader } from "../../shared/src/csv.js";
 import { baseEnv, type ExitInfo, ManagedProcess, Sampler } from "./proc.js";
 
@@ -672,16 +673,7 @@ export async function countStoredBets(path: string): Promise<StoredCounts> {
   const out: StoredCounts = { rows: 0, perAgency: new Map(), bad: 0 };
   if (!existsSync(path)) return out;
   const reader = new CsvReader();
-  const digits = (buf: Uint8Array, s: number, e: number): number => {
-    if (e <= s || e - s > 9) return -1;
-    let n = 0;
-    for (let i = s; i < e; i++) {
-      const d = buf[i]! - 0x30;
-      if (d < 0 || d > 9) return -1;
-      n = n * 10 + d;
-    }
-    return n;
-  };
+  const digits = (buf: Uint8Array, s: number, e: number) => parseDigits(buf, s, e, 9);
   const take = (rec: NonNullable<ReturnType<CsvReader["next"]>>) => {
     const agency = rec.fieldCount === 6 ? digits(rec.bufs[0]!, rec.starts[0]!, rec.ends[0]!) : -1;
     if (agency < 0) {

@@ -4,7 +4,7 @@
 
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
-import type { Bet } from "../../../shared/src/bet.js";
+import { type Bet, parseDigits } from "../../../shared/src/bet.js";
 import { CsvReader, type CsvRecord } from "../../../shared/src/csv.js";
 
 /**
@@ -55,16 +55,8 @@ export class BetRowView implements Bet {
   }
 }
 
-function parseUint(buf: Uint8Array, s: number, e: number): number {
-  if (e <= s || e - s > 15) return -1;
-  let n = 0;
-  for (let i = s; i < e; i++) {
-    const d = buf[i]! - 0x30;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
-}
+/** Up to 15 digits: any integer column of a row. */
+const parseUint = (buf: Uint8Array, s: number, e: number): number => parseDigits(buf, s, e, 15);
 
 /**
  * Reads the file in 1 MB chunks and hands every complete row to `onRecord`, in order. Two read
