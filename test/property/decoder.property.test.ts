@@ -38,6 +38,7 @@ import {
   encodeWinners,
   encodeWinnersRequest,
 } from "../../shared/src/protocol/messages.js";
+import { decodeChunks, split } from "../lib/codec.js";
 
 const TYPES = Object.values(MsgType) as number[];
 
@@ -46,35 +47,6 @@ interface Plain {
   flags: number;
   seq: number;
   payload: Buffer;
-}
-
-/** Cuts `bytes` at the given points (any values: reduced modulo the length, deduplicated). */
-function split(bytes: Buffer, cuts: number[]): Buffer[] {
-  if (bytes.length === 0) return [];
-  const points = [...new Set(cuts.map((c) => c % bytes.length))]
-    .filter((c) => c > 0)
-    .sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  out.push(bytes.subarray(prev));
-  return out;
-}
-
-function decodeChunks(chunks: Buffer[]): { frames: Frame[]; fault: Fault | null } {
-  const d = new FrameDecoder();
-  const frames: Frame[] = [];
-  for (const c of chunks) {
-    d.push(c);
-    for (let f = d.next(); f !== null; f = d.next()) {
-      if (isFault(f)) return { frames, fault: f };
-      frames.push(f as Frame);
-    }
-  }
-  return { frames, fault: d.end() };
 }
 
 // ------------------------------------------------------------------ any split of a frame stream

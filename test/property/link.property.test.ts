@@ -13,6 +13,7 @@ import { Link, LinkError, type PostedReply } from "../../client/src/link.js";
 import { ErrorCode } from "../../shared/src/errors.js";
 import { encodeFrame, FLAG_MORE, type Frame, MsgType } from "../../shared/src/protocol/frame.js";
 import { encodeAck, encodeFaultReply, encodeWelcome } from "../../shared/src/protocol/messages.js";
+import { split } from "../lib/codec.js";
 
 /** Just what Link uses of a socket; `data` events are emitted by the test. */
 class FakeSocket extends EventEmitter {
@@ -36,21 +37,6 @@ class FakeSocket extends EventEmitter {
 function newLink(sock: FakeSocket): Link {
   const Ctor = Link as unknown as new (s: Socket) => Link;
   return new Ctor(sock as unknown as Socket);
-}
-
-/** Cuts `bytes` at the given points (reduced modulo the length, deduplicated). */
-function split(bytes: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % bytes.length))]
-    .filter((c) => c > 0)
-    .sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  out.push(bytes.subarray(prev));
-  return out;
 }
 
 type Reply =

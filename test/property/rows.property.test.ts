@@ -13,6 +13,7 @@ import { checkBatch, isRefusal } from "../../server/src/storage/batch-check.js";
 import { encodeBatchCsv, maxRowsSize } from "../../server/src/storage/rows.js";
 import { encodeCsvRow } from "../../shared/src/csv.js";
 import { BATCH_PREFIX } from "../../shared/src/protocol/messages.js";
+import { batchPayload } from "../lib/codec.js";
 
 const TODAY = 20240615;
 const seed = Number(process.env.ROWS_SEED ?? Date.now() % 1_000_000);
@@ -106,10 +107,7 @@ const payload = fc
   )
   .map(([bets, first, lie, at]) => {
     const fields = bets.flat();
-    const head = Buffer.alloc(BATCH_PREFIX);
-    head.writeUInt32BE(first % 2 ** 32, 0);
-    head.writeUInt16BE(bets.length, 4);
-    let p = Buffer.concat([head, Buffer.from(fields.map((f) => f.length)), ...fields]);
+    let p = batchPayload(first % 2 ** 32, bets);
     if (lie === "cut") p = p.subarray(0, at % (p.length + 1));
     else if (lie === "extra") p = Buffer.concat([p, Buffer.from("x")]);
     else if (lie === "length" && fields.length > 0) {

@@ -3,8 +3,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ErrorCode, errorName, type Fault, isErrorCode, isFault } from "../../shared/src/errors.js";
-import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
+import { ErrorCode, errorName, isErrorCode, isFault } from "../../shared/src/errors.js";
 import {
   encodeFrame,
   FLAG_MORE,
@@ -38,40 +37,13 @@ import {
   MAX_BETS_PER_FRAME,
   NO_INDEX,
 } from "../../shared/src/protocol/messages.js";
-
-/** Hex literal with optional spaces/newlines → bytes. */
-function hex(s: string): Buffer {
-  const clean = s.replace(/\s+/g, "");
-  assert.match(clean, /^([0-9a-f]{2})*$/i, `bad hex literal ${s}`);
-  return Buffer.from(clean, "hex");
-}
-
-function payloadOf(frame: Buffer): Buffer {
-  return frame.subarray(HEADER_SIZE);
-}
+import { assertFault, batchPayload, decodeChunks, hex, payloadOf } from "../lib/codec.js";
 
 /** Decodes a buffer holding exactly the given frames (and nothing else). */
 function decodeAll(bytes: Buffer): Frame[] {
-  const d = new FrameDecoder();
-  d.push(bytes);
-  const out: Frame[] = [];
-  for (;;) {
-    const f = d.next();
-    if (f === null) break;
-    if (isFault(f)) assert.fail(`unexpected fault ${f.code} ${f.reason}`);
-    out.push(f as Frame);
-  }
-  assert.equal(d.end(), null);
-  return out;
-}
-
-function assertFault(v: unknown, code: number, what: string): void {
-  assert.ok(isFault(v), `${what}: expected a Fault, got ${JSON.stringify(v)?.slice(0, 200)}`);
-  assert.equal(
-    (v as Fault).code,
-    code,
-    `${what}: code ${(v as Fault).code}, reason ${(v as Fault).reason}`,
-  );
+  const { frames, fault } = decodeChunks([bytes]);
+  assert.equal(fault, null, `unexpected fault ${fault?.code} ${fault?.reason}`);
+  return frames;
 }
 
 function batchFields(v: BatchView): string[][] {
@@ -84,14 +56,6 @@ function batchFields(v: BatchView): string[][] {
     out.push(row);
   }
   return out;
-}
-
-function batchPayload(first: number, bets: Buffer[][]): Buffer {
-  const head = Buffer.alloc(6);
-  head.writeUInt32BE(first, 0);
-  head.writeUInt16BE(bets.length, 4);
-  const lens = Buffer.from(bets.flatMap((b) => b.map((f) => f.length)));
-  return Buffer.concat([head, lens, ...bets.flat()]);
 }
 
 describe("frame header", () => {

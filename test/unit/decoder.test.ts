@@ -26,10 +26,7 @@ import {
   encodeWinners,
   encodeWinnersRequest,
 } from "../../shared/src/protocol/messages.js";
-
-function hex(s: string): Buffer {
-  return Buffer.from(s.replace(/\s+/g, ""), "hex");
-}
+import { hex } from "../lib/codec.js";
 
 function batchFrame(type: typeof MsgType.BET | typeof MsgType.BATCH, n: number): Buffer {
   const b = new BatchBuilder();

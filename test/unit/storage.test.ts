@@ -23,6 +23,7 @@ import {
 import type { Bet } from "../../shared/src/bet.js";
 import { encodeCsvRow } from "../../shared/src/csv.js";
 import { Logger, type Sink } from "../../shared/src/log.js";
+import { batchPayload } from "../lib/codec.js";
 
 const dir = mkdtempSync(join(tmpdir(), "quiniela-storage-test-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -205,13 +206,12 @@ describe("store_bets / load_bets / has_won", () => {
 
 /** A BATCH payload of these bets (number as given), built by hand as the wire carries it. */
 function payloadOf(first: number, bets: Array<{ b: Bet; numberText: string }>): Buffer {
-  const fields = bets.map(({ b, numberText }) =>
-    [b.first_name, b.last_name, b.document, b.birthdate, numberText].map((s) => Buffer.from(s)),
+  return batchPayload(
+    first,
+    bets.map(({ b, numberText }) =>
+      [b.first_name, b.last_name, b.document, b.birthdate, numberText].map((s) => Buffer.from(s)),
+    ),
   );
-  const head = Buffer.alloc(6);
-  head.writeUInt32BE(first, 0);
-  head.writeUInt16BE(bets.length, 4);
-  return Buffer.concat([head, Buffer.from(fields.flat().map((f) => f.length)), ...fields.flat()]);
 }
 
 /** Encodes the bets with encodeBatchCsv (at an offset, bounded) and returns the rows. */
