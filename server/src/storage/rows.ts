@@ -117,13 +117,8 @@ export function encodeBatchCsv(
     len = p[lp++]!;
     e = dp + len;
     if (len === 0 || len > MAX_NUMBER_DIGITS || e > end) return -1;
-    pos =
-      p[dp] !== ZERO || len === 1
-        ? copyDigitBytes(p, out, dp, e, pos)
-        : writeNumber(p, out, dp, e, pos);
+    pos = numberAndEnd(null, p, out, dp, e, pos);
     if (pos < 0) return -1;
-    out[pos++] = CR;
-    out[pos++] = LF;
     dp = e;
   }
   return dp === end ? pos : -1;
@@ -147,6 +142,7 @@ function encodeUnquoted(
   const end = p.length;
   const src = new DataView(p.buffer, p.byteOffset, end);
   const dst = new DataView(out.buffer, out.byteOffset, out.length);
+  const views: Views = { src, dst };
   const prefixLen = prefix.length;
   let lp = BATCH_PREFIX;
   let dp = dataStart;
@@ -164,7 +160,7 @@ function encodeUnquoted(
     let len = p[lp++]!;
     let e = dp + len;
     if (len === 0 || len > MAX_DOCUMENT_DIGITS || e > end) return -1;
-    pos = copyDigits(src, dst, p, out, dp, e, pos);
+    pos = copyDigits(views, p, out, dp, e, pos);
     if (pos < 0) return -1;
     out[pos++] = COMMA;
     dp = e;
@@ -194,16 +190,30 @@ function encodeUnquoted(
     len = p[lp++]!;
     e = dp + len;
     if (len === 0 || len > MAX_NUMBER_DIGITS || e > end) return -1;
-    pos =
-      p[dp] !== ZERO || len === 1
-        ? copyDigits(src, dst, p, out, dp, e, pos)
-        : writeNumber(p, out, dp, e, pos);
+    pos = numberAndEnd(views, p, out, dp, e, pos);
     if (pos < 0) return -1;
-    out[pos++] = CR;
-    out[pos++] = LF;
     dp = e;
   }
   return dp === end ? pos : -1;
+}
+
+/**
+ * The number p[s..e) (already known to be 1..8 bytes) without leading zeros, then the row's CRLF;
+ * word-wise when given the DataViews. Returns the new position or -1.
+ */
+function numberAndEnd(v: Views | null, p: Buffer, out: Buffer, s: number, e: number, pos: number) {
+  if (p[s] === ZERO && e - s > 1) pos = writeNumber(p, out, s, e, pos);
+  else pos = v ? copyDigits(v, p, out, s, e, pos) : copyDigitBytes(p, out, s, e, pos);
+  if (pos < 0) return -1;
+  out[pos++] = CR;
+  out[pos++] = LF;
+  return pos;
+}
+
+/** The payload and the output, as DataViews for word-wise access. */
+interface Views {
+  src: DataView;
+  dst: DataView;
 }
 
 /** Four ASCII digits in one big-endian word. */
@@ -212,15 +222,8 @@ function digits4(w: number): boolean {
 }
 
 /** Copies p[s..e) to out[pos] if every byte is a digit; returns the new position or -1. */
-function copyDigits(
-  src: DataView,
-  dst: DataView,
-  p: Buffer,
-  out: Buffer,
-  s: number,
-  e: number,
-  pos: number,
-): number {
+function copyDigits(v: Views, p: Buffer, out: Buffer, s: number, e: number, pos: number): number {
+  const { src, dst } = v;
   let i = s;
   for (; i + 4 <= e; i += 4, pos += 4) {
     const w = src.getUint32(i);
