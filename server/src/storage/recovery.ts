@@ -24,17 +24,20 @@ export async function scanBets(
   path: string,
 ): Promise<RecoveryReport & { goodBytes: number; size: number }> {
   const perAgency = new Map<number, number>();
+  const empty = { rows: 0, corruptAt: -1, truncatedBytes: 0, perAgency, goodBytes: 0, size: 0 };
   let size = 0;
   try {
     size = (await stat(path)).size;
   } catch {
-    return { rows: 0, corruptAt: -1, truncatedBytes: 0, perAgency, goodBytes: 0, size: 0 };
+    return empty;
   }
   const reader = new CsvReader();
   let goodBytes = 0;
   let rows = 0;
   let corruptAt = -1;
-  const stream = createReadStream(path, { highWaterMark: 256 * 1024 });
+  // Only the bytes the file had when it was looked at (a device such as /dev/full never ends).
+  if (size === 0) return empty;
+  const stream = createReadStream(path, { highWaterMark: 256 * 1024, end: size - 1 });
   // Only the end of the file can be torn (an interrupted append); a complete row that is not a
   // bet row anywhere is corruption, reported so the server refuses to start instead of guessing.
   scan: for await (const chunk of stream as AsyncIterable<Buffer>) {
