@@ -2,20 +2,18 @@
 // client, every client exits 0, nothing logs `result: fail`, the server keeps running.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import {
   allExited,
   clientNames,
   composeDown,
   composeUp,
+  dockerSuite,
   exitCode,
   failures,
   followLogs,
   generateCompose,
-  setUpSuite,
   show,
-  skipUnlessDocker,
-  tearDownSuite,
   writeClientConfig,
   writeServerConfig,
 } from "./lib/harness.mjs";
@@ -83,10 +81,7 @@ async function echoRun(clients, amount) {
   }
 }
 
-describe("case 1: echo clients", { skip: skipUnlessDocker() }, () => {
-  before(setUpSuite);
-  after(tearDownSuite);
-
+dockerSuite("case 1: echo clients", () => {
   test("1 client, 1 message", () => echoRun(1, 1));
   test("1 client, 3 messages", () => echoRun(1, 3));
   test("2 clients, 1 message", () => echoRun(2, 1));

@@ -2,20 +2,18 @@
 // configs, same images; the logged `action: config` values follow the mounted files.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import {
   allExited,
   composeDown,
   composeUp,
+  dockerSuite,
   exitCode,
   failures,
   followLogs,
   generateCompose,
   run,
-  setUpSuite,
   show,
-  skipUnlessDocker,
-  tearDownSuite,
   writeClientConfig,
   writeServerConfig,
 } from "./lib/harness.mjs";
@@ -101,19 +99,21 @@ async function configRun(name, { client = {}, server = {} }) {
   }
 }
 
-describe("case 2: configuration by volume, no rebuild", { skip: skipUnlessDocker() }, () => {
-  let ids;
-  before(() => {
-    setUpSuite();
-    ids = imageIds();
-  });
-  after(tearDownSuite);
-
-  test("client config A (5 × 100ms, DEBUG)", () => configRun("client-A", { client: CLIENT_A }));
-  test("client config B (2 × 250ms, INFO)", () => configRun("client-B", { client: CLIENT_B }));
-  test("server config A (backlog 8, DEBUG)", () => configRun("server-A", { server: SERVER_A }));
-  test("server config B (backlog 16, INFO)", () => configRun("server-B", { server: SERVER_B }));
-  test("another port in both files (23456)", () =>
-    configRun("port-C", { server: SERVER_C, client: CLIENT_C }));
-  test("the images were not rebuilt", () => assert.equal(imageIds(), ids));
-});
+let ids;
+dockerSuite(
+  "case 2: configuration by volume, no rebuild",
+  () => {
+    test("client config A (5 × 100ms, DEBUG)", () => configRun("client-A", { client: CLIENT_A }));
+    test("client config B (2 × 250ms, INFO)", () => configRun("client-B", { client: CLIENT_B }));
+    test("server config A (backlog 8, DEBUG)", () => configRun("server-A", { server: SERVER_A }));
+    test("server config B (backlog 16, INFO)", () => configRun("server-B", { server: SERVER_B }));
+    test("another port in both files (23456)", () =>
+      configRun("port-C", { server: SERVER_C, client: CLIENT_C }));
+    test("the images were not rebuilt", () => assert.equal(imageIds(), ids));
+  },
+  {
+    setUp: () => {
+      ids = imageIds();
+    },
+  },
+);

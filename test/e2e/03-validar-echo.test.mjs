@@ -3,20 +3,18 @@
 // something else, one that never answers (without hanging), and no server at all.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import {
   check,
   composeDown,
   composeUp,
+  dockerSuite,
   failures,
   followLogs,
   generateCompose,
   MOCK_COMPOSE_FILE,
   run,
-  setUpSuite,
   show,
-  skipUnlessDocker,
-  tearDownSuite,
   writeServerConfig,
 } from "./lib/harness.mjs";
 
@@ -50,10 +48,7 @@ async function waitForMockListening() {
   throw new Error("mock server did not start");
 }
 
-describe("case 3: validar-echo-server.sh", { skip: skipUnlessDocker() }, () => {
-  before(setUpSuite);
-  after(tearDownSuite);
-
+dockerSuite("case 3: validar-echo-server.sh", () => {
   test("success against our server with 0 clients; the server logs the message", async () => {
     writeServerConfig({ loggingLevel: "DEBUG" });
     generateCompose(0);

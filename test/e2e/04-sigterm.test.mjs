@@ -4,22 +4,20 @@
 // mean Docker had to SIGKILL it after the grace period).
 
 import assert from "node:assert/strict";
-import { after, before, beforeEach, describe, test } from "node:test";
+import { beforeEach, test } from "node:test";
 import {
   allExited,
   compose,
   composeDown,
   composeUp,
   dockerStop,
+  dockerSuite,
   exitCode,
   exitsOf,
   failures,
   followLogs,
   generateCompose,
-  setUpSuite,
   show,
-  skipUnlessDocker,
-  tearDownSuite,
   writeClientConfig,
   writeServerConfig,
 } from "./lib/harness.mjs";
@@ -53,9 +51,7 @@ async function stopAndCheck(t, name, container) {
   assert.equal(exitCode(container), 0, `${container}: State.ExitCode`);
 }
 
-describe("case 4: SIGTERM", { skip: skipUnlessDocker() }, () => {
-  before(setUpSuite);
-  after(tearDownSuite);
+dockerSuite("case 4: SIGTERM", () => {
   beforeEach(() => {
     writeServerConfig({ loggingLevel: "DEBUG" });
     writeClientConfig({ loopAmount: 500, loopPeriod: "150ms" });

@@ -4,7 +4,7 @@
 // every agency exits 0.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import { parse } from "yaml";
 import {
   allExited,
@@ -13,6 +13,7 @@ import {
   composeDown,
   composeUp,
   csvRecords,
+  dockerSuite,
   exitCode,
   exitsOf,
   failures,
@@ -20,10 +21,7 @@ import {
   generateCompose,
   readRepoFile,
   run,
-  setUpSuite,
   show,
-  skipUnlessDocker,
-  tearDownSuite,
   writeClientConfig,
   writeServerConfig,
 } from "./lib/harness.mjs";
@@ -96,10 +94,7 @@ async function betRun(clients) {
   }
 }
 
-describe("case 5: single-bet agencies (CLIENT_MODE=bet)", { skip: skipUnlessDocker() }, () => {
-  before(setUpSuite);
-  after(tearDownSuite);
-
+dockerSuite("case 5: single-bet agencies (CLIENT_MODE=bet)", () => {
   test("1 agency: apuesta_enviada and apuesta_almacenada with the same dni", () => betRun(1));
   test("3 agencies: each bet sent and stored once", () => betRun(3));
 });

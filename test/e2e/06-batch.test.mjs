@@ -4,22 +4,20 @@
 // bets file holds every row once (documents keep their leading zeros).
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import {
   allExited,
   betsReceived,
   composeDown,
   composeUp,
   csvRecords,
+  dockerSuite,
   exitCode,
   failures,
   followLogs,
   generateCompose,
   run,
-  setUpSuite,
   show,
-  skipUnlessDocker,
-  tearDownSuite,
   writeAgencyFile,
   writeClientConfig,
   writeServerConfig,
@@ -96,10 +94,7 @@ async function batchRun(rows, maxAmount, { exactBatches = true, input = plainRow
   }
 }
 
-describe("case 6: one batch agency", { skip: skipUnlessDocker() }, () => {
-  before(setUpSuite);
-  after(tearDownSuite);
-
+dockerSuite("case 6: one batch agency", () => {
   test("64 rows, maxAmount 10", () => batchRun(64, 10));
   test("99 rows, maxAmount 10", () => batchRun(99, 10));
   test("64 rows, maxAmount 64 (one full batch)", () => batchRun(64, 64));

@@ -2,17 +2,15 @@
 // (`sorteo`) happens once, after every bet was received; each agency's
 // `cant_ganadores` is its own number of winners; every client exits 0.
 
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import {
   allExited,
   clientNames,
   composeDown,
   composeUp,
+  dockerSuite,
   followLogs,
   generateCompose,
-  setUpSuite,
-  skipUnlessDocker,
-  tearDownSuite,
   writeAgencyFile,
   writeClientConfig,
   writeServerConfig,
@@ -43,10 +41,7 @@ async function lotteryRun(name, agencies) {
   }
 }
 
-describe("case 7: batch agencies and the draw", { skip: skipUnlessDocker() }, () => {
-  before(setUpSuite);
-  after(tearDownSuite);
-
+dockerSuite("case 7: batch agencies and the draw", () => {
   test("3 agencies × 100 bets, winners 2, 1, 0", () =>
     lotteryRun("case7-3-agencies", [
       { rows: 100, winners: [0, 99] },

@@ -7,20 +7,19 @@
 import assert from "node:assert/strict";
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import {
   allExited,
   clientNames,
   composeDown,
   composeUp,
   csvRecords,
+  dockerSuite,
   followLogs,
   generateCompose,
   ROOT,
   run,
-  setUpSuite,
   skipUnlessDocker,
-  tearDownSuite,
   writeClientConfig,
   writeServerConfig,
 } from "./lib/harness.mjs";
@@ -40,47 +39,50 @@ const skip =
   skipUnlessDocker() ||
   (dataMissing && `the course files are not in ${DATA} (they may not be committed; skipped)`);
 
-describe("case 8: 5 agencies with the course's data", { skip }, () => {
-  before(setUpSuite);
-  after(tearDownSuite);
+dockerSuite(
+  "case 8: 5 agencies with the course's data",
+  () => {
+    test("78,697 bets stored; winners 2, 3, 3, 2, 0", async (t) => {
+      mkdirSync(join(ROOT, ".data"), { recursive: true });
+      for (let i = 1; i <= AGENCIES; i++) {
+        const source = join(DATA, `agency-${i}.csv`);
+        const rows = csvRecords(readFileSync(source, "utf8")).length;
+        assert.equal(rows, ROWS[i - 1], `input ${source} has ${ROWS[i - 1]} rows`);
+        copyFileSync(source, join(ROOT, `.data/agency-${i}.csv`));
+      }
+      // The course's test_ej8 conditions: its default client config (maxAmount 10).
+      writeServerConfig({ loggingLevel: "DEBUG" });
+      writeClientConfig({ loopAmount: 500, loopPeriod: "150ms", maxAmount: 10 });
+      generateCompose(AGENCIES);
+      composeUp();
+      try {
+        const started = Date.now();
+        const names = clientNames(AGENCIES);
+        const { messages } = await followLogs(
+          "case8-course-data",
+          (m) => lotteryDone(m, names, TOTAL),
+          { timeout: 600_000, settled: (m) => allExited(m, names) },
+        );
+        const seconds = (Date.now() - started) / 1000;
+        checkLottery(messages, WINNERS, TOTAL);
 
-  test("78,697 bets stored; winners 2, 3, 3, 2, 0", async (t) => {
-    mkdirSync(join(ROOT, ".data"), { recursive: true });
-    for (let i = 1; i <= AGENCIES; i++) {
-      const source = join(DATA, `agency-${i}.csv`);
-      const rows = csvRecords(readFileSync(source, "utf8")).length;
-      assert.equal(rows, ROWS[i - 1], `input ${source} has ${ROWS[i - 1]} rows`);
-      copyFileSync(source, join(ROOT, `.data/agency-${i}.csv`));
-    }
-    // The course's test_ej8 conditions: its default client config (maxAmount 10).
-    writeServerConfig({ loggingLevel: "DEBUG" });
-    writeClientConfig({ loopAmount: 500, loopPeriod: "150ms", maxAmount: 10 });
-    generateCompose(AGENCIES);
-    composeUp();
-    try {
-      const started = Date.now();
-      const names = clientNames(AGENCIES);
-      const { messages } = await followLogs(
-        "case8-course-data",
-        (m) => lotteryDone(m, names, TOTAL),
-        { timeout: 600_000, settled: (m) => allExited(m, names) },
-      );
-      const seconds = (Date.now() - started) / 1000;
-      checkLottery(messages, WINNERS, TOTAL);
-
-      const csv = run("docker", ["exec", "server", "cat", "bets.csv"]);
-      assert.equal(csv.status, 0, csv.stderr);
-      const stored = csvRecords(csv.stdout);
-      assert.equal(stored.length, TOTAL, "the server's bets file has 78,697 rows");
-      const perAgency = [1, 2, 3, 4, 5].map((i) => stored.filter((r) => r[0] === String(i)).length);
-      assert.deepEqual(perAgency, ROWS, "rows per agency");
-      const winners = [1, 2, 3, 4, 5].map(
-        (i) => stored.filter((r) => r[0] === String(i) && r[5] === "7574").length,
-      );
-      assert.deepEqual(winners, WINNERS, "winning rows per agency in the stored file");
-      t.diagnostic(`all agencies done in ${seconds.toFixed(1)} s`);
-    } finally {
-      composeDown();
-    }
-  });
-});
+        const csv = run("docker", ["exec", "server", "cat", "bets.csv"]);
+        assert.equal(csv.status, 0, csv.stderr);
+        const stored = csvRecords(csv.stdout);
+        assert.equal(stored.length, TOTAL, "the server's bets file has 78,697 rows");
+        const perAgency = [1, 2, 3, 4, 5].map(
+          (i) => stored.filter((r) => r[0] === String(i)).length,
+        );
+        assert.deepEqual(perAgency, ROWS, "rows per agency");
+        const winners = [1, 2, 3, 4, 5].map(
+          (i) => stored.filter((r) => r[0] === String(i) && r[5] === "7574").length,
+        );
+        assert.deepEqual(winners, WINNERS, "winning rows per agency in the stored file");
+        t.diagnostic(`all agencies done in ${seconds.toFixed(1)} s`);
+      } finally {
+        composeDown();
+      }
+    });
+  },
+  { skip },
+);

@@ -16,7 +16,7 @@
 import assert from "node:assert/strict";
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import {
   allExited,
   betsReceived,
@@ -26,16 +26,15 @@ import {
   containerIp,
   containerMessages,
   csvRecords,
+  dockerSuite,
   followLogs,
   generateCompose,
   psql,
   ROOT,
   run,
   serverNames,
-  setUpSuite,
   show,
   skipUnlessDocker,
-  tearDownSuite,
   writeClientConfig,
   writeServerConfig,
 } from "./lib/harness.mjs";
@@ -154,118 +153,119 @@ function connectAttempts(messages, agency) {
   return messages.filter((m) => m.source === `client${agency}` && m.action === "connect");
 }
 
-describe("case 10: 3 server replicas on PostgreSQL with the course's data", { skip }, () => {
-  before(setUpSuite);
-  after(tearDownSuite);
-
-  test("78,697 bets through 3 replicas: one draw, winners 2, 3, 3, 2, 0, rows = input", async (t) => {
-    prepare();
-    const started = Date.now();
-    composeUp();
-    try {
-      const { messages: streamed } = await followLogs(
-        "case10-replicas",
-        (m) =>
-          allExited(m, CLIENTS) &&
-          betsReceived(m, SERVERS) >= TOTAL &&
-          m.some((x) => SERVERS.includes(x.source) && x.action === "sorteo"),
-        { timeout: 600_000, settled: (m) => allExited(m, CLIENTS) },
-      );
-      const seconds = (Date.now() - started) / 1000;
-      const messages = allMessages(streamed);
-      checkLottery(messages, WINNERS, TOTAL, { servers: SERVERS });
-      checkDatabase();
-
-      // Spread: `server` resolved to the 3 replicas and agency N started at entry (N-1) mod 3.
-      const order = replicasByAddress();
-      for (let id = 1; id <= AGENCIES; id++) {
-        const first = connectAttempts(messages, id)[0];
-        assert.ok(first, `client${id} logs its connection attempts`);
-        const expected = order[(id - 1) % REPLICAS];
-        assert.equal(
-          first.fields.host,
-          expected.ip,
-          `client${id} first tries ${expected.name} (${expected.ip}), entry ${(id - 1) % REPLICAS} of ${order.map((r) => `${r.name}=${r.ip}`).join(", ")}`,
+dockerSuite(
+  "case 10: 3 server replicas on PostgreSQL with the course's data",
+  () => {
+    test("78,697 bets through 3 replicas: one draw, winners 2, 3, 3, 2, 0, rows = input", async (t) => {
+      prepare();
+      const started = Date.now();
+      composeUp();
+      try {
+        const { messages: streamed } = await followLogs(
+          "case10-replicas",
+          (m) =>
+            allExited(m, CLIENTS) &&
+            betsReceived(m, SERVERS) >= TOTAL &&
+            m.some((x) => SERVERS.includes(x.source) && x.action === "sorteo"),
+          { timeout: 600_000, settled: (m) => allExited(m, CLIENTS) },
         );
+        const seconds = (Date.now() - started) / 1000;
+        const messages = allMessages(streamed);
+        checkLottery(messages, WINNERS, TOTAL, { servers: SERVERS });
+        checkDatabase();
+
+        // Spread: `server` resolved to the 3 replicas and agency N started at entry (N-1) mod 3.
+        const order = replicasByAddress();
+        for (let id = 1; id <= AGENCIES; id++) {
+          const first = connectAttempts(messages, id)[0];
+          assert.ok(first, `client${id} logs its connection attempts`);
+          const expected = order[(id - 1) % REPLICAS];
+          assert.equal(
+            first.fields.host,
+            expected.ip,
+            `client${id} first tries ${expected.name} (${expected.ip}), entry ${(id - 1) % REPLICAS} of ${order.map((r) => `${r.name}=${r.ip}`).join(", ")}`,
+          );
+        }
+        const working = SERVERS.filter((s) => betsReceived(messages, [s]) > 0);
+        assert.ok(working.length > 1, `the batches went to more than one replica: ${working}`);
+        const perReplica = SERVERS.map((s) => `${s} ${betsReceived(messages, [s])}`).join(", ");
+        const connected = messages
+          .filter((m) => m.action === "agency_connected")
+          .map((m) => `${m.fields.agency}→${m.source}`)
+          .join(" ");
+        t.diagnostic(`done in ${seconds.toFixed(1)} s (compose up included)`);
+        t.diagnostic(`bets per replica: ${perReplica}; agencies: ${connected}`);
+      } finally {
+        composeDown();
       }
-      const working = SERVERS.filter((s) => betsReceived(messages, [s]) > 0);
-      assert.ok(working.length > 1, `the batches went to more than one replica: ${working}`);
-      const perReplica = SERVERS.map((s) => `${s} ${betsReceived(messages, [s])}`).join(", ");
-      const connected = messages
-        .filter((m) => m.action === "agency_connected")
-        .map((m) => `${m.fields.agency}→${m.source}`)
-        .join(" ");
-      t.diagnostic(`done in ${seconds.toFixed(1)} s (compose up included)`);
-      t.diagnostic(`bets per replica: ${perReplica}; agencies: ${connected}`);
-    } finally {
-      composeDown();
-    }
-  });
+    });
 
-  test("SIGKILL of a replica mid-ingest: agencies finish through the others, nothing lost or doubled", async (t) => {
-    prepare();
-    const started = Date.now();
-    composeUp();
-    let victim = null;
-    let killedAt = null;
-    try {
-      const { messages: streamed } = await followLogs(
-        "case10-replicas-kill",
-        (m) =>
-          allExited(m, CLIENTS) &&
-          m.some((x) => SERVERS.includes(x.source) && x.action === "sorteo"),
-        {
-          timeout: 600_000,
-          settled: (m) => allExited(m, CLIENTS),
-          onMessage: (msg, m) => {
-            if (killedAt !== null) return;
-            // The replica agency 1 (the largest file) connected to, once the agency has sent
-            // 2,000 of its 26,936 bets there: killed while the agencies are still sending.
-            if (!victim && msg.action === "agency_connected" && msg.fields.agency === "1") {
-              victim = msg.source;
-            }
-            if (
-              victim &&
-              msg.source === "client1" &&
-              msg.action === "apuesta_enviada" &&
-              Number(msg.fields.first) >= 2000
-            ) {
-              killedAt = betsReceived(m, SERVERS);
-              const r = run("docker", ["kill", victim]);
-              assert.equal(r.status, 0, `docker kill ${victim}: ${r.stderr}`);
-            }
+    test("SIGKILL of a replica mid-ingest: agencies finish through the others, nothing lost or doubled", async (t) => {
+      prepare();
+      const started = Date.now();
+      composeUp();
+      let victim = null;
+      let killedAt = null;
+      try {
+        const { messages: streamed } = await followLogs(
+          "case10-replicas-kill",
+          (m) =>
+            allExited(m, CLIENTS) &&
+            m.some((x) => SERVERS.includes(x.source) && x.action === "sorteo"),
+          {
+            timeout: 600_000,
+            settled: (m) => allExited(m, CLIENTS),
+            onMessage: (msg, m) => {
+              if (killedAt !== null) return;
+              // The replica agency 1 (the largest file) connected to, once the agency has sent
+              // 2,000 of its 26,936 bets there: killed while the agencies are still sending.
+              if (!victim && msg.action === "agency_connected" && msg.fields.agency === "1") {
+                victim = msg.source;
+              }
+              if (
+                victim &&
+                msg.source === "client1" &&
+                msg.action === "apuesta_enviada" &&
+                Number(msg.fields.first) >= 2000
+              ) {
+                killedAt = betsReceived(m, SERVERS);
+                const r = run("docker", ["kill", victim]);
+                assert.equal(r.status, 0, `docker kill ${victim}: ${r.stderr}`);
+              }
+            },
           },
-        },
-      );
-      const seconds = (Date.now() - started) / 1000;
-      assert.ok(victim, "agency 1 connected to a replica");
-      assert.notEqual(killedAt, null, `${victim} was killed`);
-      const messages = allMessages(streamed);
-      checkLottery(messages, WINNERS, TOTAL, { servers: SERVERS, killed: [victim] });
-      checkDatabase();
+        );
+        const seconds = (Date.now() - started) / 1000;
+        assert.ok(victim, "agency 1 connected to a replica");
+        assert.notEqual(killedAt, null, `${victim} was killed`);
+        const messages = allMessages(streamed);
+        checkLottery(messages, WINNERS, TOTAL, { servers: SERVERS, killed: [victim] });
+        checkDatabase();
 
-      // Agency 1 lost its replica mid-stream and resumed on another one from where it was.
-      const resumed = messages.filter(
-        (m) =>
-          m.action === "agency_connected" &&
-          m.fields.agency === "1" &&
-          m.source !== victim &&
-          Number(m.fields.committed) > 0,
-      );
-      assert.ok(
-        resumed.length > 0 && Number(resumed[0].fields.committed) < ROWS[0],
-        `agency 1 resumed mid-file on another replica:\n${show(messages.filter((m) => m.action === "agency_connected"))}`,
-      );
-      const received = betsReceived(messages, SERVERS);
-      const perReplica = SERVERS.map((s) => `${s} ${betsReceived(messages, [s])}`).join(", ");
-      t.diagnostic(
-        `killed ${victim} when the replicas had logged ${killedAt} bets; agency 1 resumed on ${resumed[0].source} from bet ${resumed[0].fields.committed}`,
-      );
-      t.diagnostic(
-        `done in ${seconds.toFixed(1)} s; bets per replica: ${perReplica} (logged ${received}, stored ${TOTAL})`,
-      );
-    } finally {
-      composeDown();
-    }
-  });
-});
+        // Agency 1 lost its replica mid-stream and resumed on another one from where it was.
+        const resumed = messages.filter(
+          (m) =>
+            m.action === "agency_connected" &&
+            m.fields.agency === "1" &&
+            m.source !== victim &&
+            Number(m.fields.committed) > 0,
+        );
+        assert.ok(
+          resumed.length > 0 && Number(resumed[0].fields.committed) < ROWS[0],
+          `agency 1 resumed mid-file on another replica:\n${show(messages.filter((m) => m.action === "agency_connected"))}`,
+        );
+        const received = betsReceived(messages, SERVERS);
+        const perReplica = SERVERS.map((s) => `${s} ${betsReceived(messages, [s])}`).join(", ");
+        t.diagnostic(
+          `killed ${victim} when the replicas had logged ${killedAt} bets; agency 1 resumed on ${resumed[0].source} from bet ${resumed[0].fields.committed}`,
+        );
+        t.diagnostic(
+          `done in ${seconds.toFixed(1)} s; bets per replica: ${perReplica} (logged ${received}, stored ${TOTAL})`,
+        );
+      } finally {
+        composeDown();
+      }
+    });
+  },
+  { skip },
+);

@@ -24,6 +24,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { after, before, describe } from "node:test";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -192,6 +193,27 @@ export function tearDownSuite() {
   } finally {
     restoreFiles();
   }
+}
+
+/**
+ * One e2e file's suite: skipped without Docker (or for `skip`'s reason), setUpSuite then `setUp`
+ * before it, `tearDown` then tearDownSuite after it (also when a test failed).
+ */
+export function dockerSuite(name, body, { skip = skipUnlessDocker(), setUp, tearDown } = {}) {
+  describe(name, { skip }, () => {
+    before(() => {
+      setUpSuite();
+      setUp?.();
+    });
+    after(() => {
+      try {
+        tearDown?.();
+      } finally {
+        tearDownSuite();
+      }
+    });
+    body();
+  });
 }
 
 // ---------------------------------------------------------------------------------
