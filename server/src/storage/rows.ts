@@ -2,15 +2,17 @@
 // written as CSV rows exactly as Python's csv.writer (QUOTE_MINIMAL, CRLF) writes them, in one
 // pass over its bytes. (The PostgreSQL store encodes binary COPY tuples instead: pg-rows.ts.)
 //
-// Hand-written byte loops on purpose: this runs once per stored bet. The earlier path (decode
-// the field ranges, validate each bet, then copy each field into its row) cost ≈ 300 ns per
-// bet in the server's profile at 5 × 1M, most of it in the copy; this one ≈ 110 ns (measured
-// on the same batches: 100 course-shaped bets each). It only says yes or no: a refused batch
-// is diagnosed by the slow path (batch-check.ts), whose verdict it must equal
-// (test/property/rows.property.test.ts).
+// Hand-written on purpose: this runs once per stored bet. The earlier path (decode the field
+// ranges, validate each bet, then copy each field into its row) cost ≈ 5,100 instructions per
+// bet in the server, most of it in the copy. On Node 20 a typed-array byte loop costs ≈ 34
+// instructions per byte even optimised (V8 checks every access), a DataView word ≈ 8
+// (callgrind), so fields move four bytes at a time and digits are checked a word at a time.
+// It only says yes or no: a refused batch is diagnosed by the slow path (batch-check.ts), whose
+// verdict it must equal (test/property/rows.property.test.ts).
 
 import { isUtf8 } from "node:buffer";
 import {
+  calendarKey,
   FIELD_COUNT,
   MAX_DOCUMENT_DIGITS,
   MAX_NUMBER_DIGITS,
@@ -25,12 +27,6 @@ const CR = 0x0d;
 const LF = 0x0a;
 const ZERO = 0x30;
 const DASH = 0x2d;
-
-/** Bytes that make Python's csv module quote a field. */
-const NEEDS_QUOTE = new Uint8Array(256);
-for (const b of [COMMA, QUOTE, CR, LF]) NEEDS_QUOTE[b] = 1;
-
-const MONTH_DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const MIN_DATE = MIN_BIRTH_YEAR * 10000;
 
 /** Room to reserve for a payload's rows: names may double and gain quotes. */
@@ -61,15 +57,15 @@ export function encodeBatchCsv(
   // One UTF-8 check for all field bytes; a name may not start with a continuation byte, so each
   // field is valid UTF-8 on its own (as decodeBatch checks).
   if (!isUtf8(p.subarray(dp))) return -1;
-  // Nearly every batch has no byte that needs quoting: then the word-wise path (below).
-  if (
-    p.indexOf(COMMA, dp) < 0 &&
-    p.indexOf(QUOTE, dp) < 0 &&
-    p.indexOf(CR, dp) < 0 &&
-    p.indexOf(LF, dp) < 0
-  ) {
-    return encodeUnquoted(p, out, pos, prefix, today, count, dp);
-  }
+  // Nearly every batch has no byte that makes Python quote a field: then no name needs a look.
+  const quoting =
+    p.indexOf(COMMA, dp) >= 0 ||
+    p.indexOf(QUOTE, dp) >= 0 ||
+    p.indexOf(CR, dp) >= 0 ||
+    p.indexOf(LF, dp) >= 0;
+  const src = new DataView(p.buffer, p.byteOffset, end);
+  const dst = new DataView(out.buffer, out.byteOffset, out.length);
+  const v: Views = { src, dst };
   const prefixLen = prefix.length;
   for (let b = 0; b < count; b++) {
     for (let i = 0; i < prefixLen; i++) out[pos++] = prefix[i]!;
@@ -77,14 +73,13 @@ export function encodeBatchCsv(
     for (let f = 0; f < 2; f++) {
       const e = dp + p[lp++]!;
       if (e === dp || e > end || (p[dp]! & 0xc0) === 0x80) return -1;
-      const from = pos;
-      let quote = 0;
-      for (let i = dp; i < e; i++) {
-        const c = p[i]!;
-        quote |= NEEDS_QUOTE[c]!;
-        out[pos++] = c;
+      if (quoting) {
+        pos = appendCsvField(out, pos, p, dp, e);
+      } else {
+        let i = dp;
+        for (; i + 4 <= e; i += 4, pos += 4) dst.setUint32(pos, src.getUint32(i));
+        for (; i < e; i++) out[pos++] = p[i]!;
       }
-      if (quote !== 0) pos = appendCsvField(out, from, p, dp, e); // rare: rewritten quoted
       out[pos++] = COMMA;
       dp = e;
     }
@@ -92,79 +87,11 @@ export function encodeBatchCsv(
     let len = p[lp++]!;
     let e = dp + len;
     if (len === 0 || len > MAX_DOCUMENT_DIGITS || e > end) return -1;
-    pos = copyDigitBytes(p, out, dp, e, pos);
+    pos = copyDigits(v, p, out, dp, e, pos);
     if (pos < 0) return -1;
     out[pos++] = COMMA;
     dp = e;
-    // birthdate: a real calendar date YYYY-MM-DD from 1900 to today
-    if (p[lp++] !== 10 || dp + 10 > end || p[dp + 4] !== DASH || p[dp + 7] !== DASH) return -1;
-    let y = 0;
-    for (let i = dp; i < dp + 4; i++) {
-      const d = p[i]! - ZERO;
-      if (d < 0 || d > 9) return -1;
-      y = y * 10 + d;
-    }
-    const m1 = p[dp + 5]! - ZERO;
-    const m2 = p[dp + 6]! - ZERO;
-    const d1 = p[dp + 8]! - ZERO;
-    const d2 = p[dp + 9]! - ZERO;
-    if (m1 < 0 || m1 > 9 || m2 < 0 || m2 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return -1;
-    if (!birthdateOk(y, m1 * 10 + m2, d1 * 10 + d2, today)) return -1;
-    for (let i = dp; i < dp + 10; i++) out[pos++] = p[i]!;
-    out[pos++] = COMMA;
-    dp += 10;
-    // number: 1..8 digits, written without leading zeros
-    len = p[lp++]!;
-    e = dp + len;
-    if (len === 0 || len > MAX_NUMBER_DIGITS || e > end) return -1;
-    pos = numberAndEnd(null, p, out, dp, e, pos);
-    if (pos < 0) return -1;
-    dp = e;
-  }
-  return dp === end ? pos : -1;
-}
-
-/**
- * encodeBatchCsv for a batch none of whose field bytes needs quoting: the same checks and bytes,
- * but fields move four bytes at a time through DataViews. On Node 20 a typed-array byte loop
- * costs ≈ 34 instructions per byte even optimised (V8 checks every access), a DataView word
- * ≈ 8 per byte (callgrind); per bet the encoder went from ≈ 2,100 to ≈ 700 instructions.
- */
-function encodeUnquoted(
-  p: Buffer,
-  out: Buffer,
-  pos: number,
-  prefix: Uint8Array,
-  today: number,
-  count: number,
-  dataStart: number,
-): number {
-  const end = p.length;
-  const src = new DataView(p.buffer, p.byteOffset, end);
-  const dst = new DataView(out.buffer, out.byteOffset, out.length);
-  const views: Views = { src, dst };
-  const prefixLen = prefix.length;
-  let lp = BATCH_PREFIX;
-  let dp = dataStart;
-  for (let b = 0; b < count; b++) {
-    for (let i = 0; i < prefixLen; i++) out[pos++] = prefix[i]!;
-    for (let f = 0; f < 2; f++) {
-      const e = dp + p[lp++]!;
-      if (e === dp || e > end || (p[dp]! & 0xc0) === 0x80) return -1;
-      let i = dp;
-      for (; i + 4 <= e; i += 4, pos += 4) dst.setUint32(pos, src.getUint32(i));
-      for (; i < e; i++) out[pos++] = p[i]!;
-      out[pos++] = COMMA;
-      dp = e;
-    }
-    let len = p[lp++]!;
-    let e = dp + len;
-    if (len === 0 || len > MAX_DOCUMENT_DIGITS || e > end) return -1;
-    pos = copyDigits(views, p, out, dp, e, pos);
-    if (pos < 0) return -1;
-    out[pos++] = COMMA;
-    dp = e;
-    // YYYY, -MM-, DD as three words
+    // birthdate: a real calendar date YYYY-MM-DD from 1900 to today, as words YYYY, -MM-, DD
     if (p[lp++] !== 10 || dp + 10 > end) return -1;
     const yyyy = src.getUint32(dp);
     const mm = src.getUint32(dp + 4);
@@ -180,34 +107,28 @@ function encodeUnquoted(
       (((yyyy >>> 16) & 0xff) - ZERO) * 100 +
       (((yyyy >>> 8) & 0xff) - ZERO) * 10 +
       ((yyyy & 0xff) - ZERO);
-    if (!birthdateOk(y, m1 * 10 + m2, d1 * 10 + d2, today)) return -1;
+    const key = calendarKey(y, m1 * 10 + m2, d1 * 10 + d2);
+    if (key < MIN_DATE || key > today) return -1;
     dst.setUint32(pos, yyyy);
     dst.setUint32(pos + 4, mm);
     dst.setUint16(pos + 8, dd);
     pos += 10;
     out[pos++] = COMMA;
     dp += 10;
+    // number: 1..8 digits, written without leading zeros
     len = p[lp++]!;
     e = dp + len;
     if (len === 0 || len > MAX_NUMBER_DIGITS || e > end) return -1;
-    pos = numberAndEnd(views, p, out, dp, e, pos);
+    pos =
+      p[dp] === ZERO && len > 1
+        ? writeNumber(p, out, dp, e, pos)
+        : copyDigits(v, p, out, dp, e, pos);
     if (pos < 0) return -1;
+    out[pos++] = CR;
+    out[pos++] = LF;
     dp = e;
   }
   return dp === end ? pos : -1;
-}
-
-/**
- * The number p[s..e) (already known to be 1..8 bytes) without leading zeros, then the row's CRLF;
- * word-wise when given the DataViews. Returns the new position or -1.
- */
-function numberAndEnd(v: Views | null, p: Buffer, out: Buffer, s: number, e: number, pos: number) {
-  if (p[s] === ZERO && e - s > 1) pos = writeNumber(p, out, s, e, pos);
-  else pos = v ? copyDigits(v, p, out, s, e, pos) : copyDigitBytes(p, out, s, e, pos);
-  if (pos < 0) return -1;
-  out[pos++] = CR;
-  out[pos++] = LF;
-  return pos;
 }
 
 /** The payload and the output, as DataViews for word-wise access. */
@@ -230,26 +151,12 @@ function copyDigits(v: Views, p: Buffer, out: Buffer, s: number, e: number, pos:
     if (!digits4(w)) return -1;
     dst.setUint32(pos, w);
   }
-  return copyDigitBytes(p, out, i, e, pos);
-}
-
-/** copyDigits a byte at a time. */
-function copyDigitBytes(p: Buffer, out: Buffer, s: number, e: number, pos: number): number {
-  for (let i = s; i < e; i++) {
+  for (; i < e; i++) {
     const c = p[i]!;
     if (c < ZERO || c > ZERO + 9) return -1;
     out[pos++] = c;
   }
   return pos;
-}
-
-/** A real calendar date from 1900 to today (yyyymmdd). */
-function birthdateOk(y: number, m: number, d: number, today: number): boolean {
-  if (m < 1 || m > 12 || d < 1) return false;
-  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-  if (d > (m === 2 && leap ? 29 : MONTH_DAYS[m]!)) return false;
-  const key = y * 10000 + m * 100 + d;
-  return key >= MIN_DATE && key <= today;
 }
 
 /** Digits p[s..e) written as the integer they make ("0042" -> "42"); the new position or -1. */
@@ -260,11 +167,6 @@ function writeNumber(p: Buffer, out: Buffer, s: number, e: number, pos: number):
     if (c < 0 || c > 9) return -1;
     n = n * 10 + c;
   }
-  return writeInt(out, pos, n);
-}
-
-/** n >= 0 in decimal at out[pos]; returns the new position. */
-function writeInt(out: Buffer, pos: number, n: number): number {
   if (n === 0) {
     out[pos] = ZERO;
     return pos + 1;
@@ -288,24 +190,31 @@ export function agencyPrefix(agency: number): Buffer {
 }
 
 /**
- * Runs the encoder over a few bets that take each of its branches (a quoted name, a number with
- * leading zeros, "0"), so that when V8 optimises it, every path has type feedback. Without this,
- * the course's files (78,697 bets) met each rare path only after the first optimisation, and each
- * time V8 threw the optimised code away and compiled it again: four compilations of this large
- * function, the biggest single cost of the server's run after start-up (callgrind).
+ * Runs the encoder over a few bets that take each of its branches (batches with and without
+ * bytes to quote, a number with leading zeros, "0"), so that when V8 optimises it, every path has
+ * type feedback. Without this, the course's files (78,697 bets) met each rare path only after the
+ * first optimisation, and each time V8 threw the optimised code away and compiled it again: four
+ * compilations of this large function, the biggest single cost of the server's run after
+ * start-up (callgrind).
  */
 export function primeEncoder(): void {
-  const bets = [
-    ["Ana", "Pérez", "12345678", "1980-06-15", "7574"],
-    ['Ana "la jefa"', "Pérez, hija", "0001", "2000-02-29", "0042"],
-    ["Line\nBreak", "x;y", "1234567890", "1999-12-31", "0"],
-    ["Fornerón", "Álvarez", "22", "1950-01-01", "00000000"],
-  ].map((fields) => fields.map((f) => Buffer.from(f)));
-  const head = Buffer.alloc(BATCH_PREFIX);
-  head.writeUInt16BE(bets.length, 4);
-  const flat = bets.flat();
-  const payload = Buffer.concat([head, Buffer.from(flat.map((f) => f.length)), ...flat]);
+  const batches = [
+    [
+      ["Ana", "Pérez", "12345678", "1980-06-15", "7574"],
+      ["Fornerón", "Álvarez", "0001", "2000-02-29", "0042"],
+      ["Eva", "Ruiz", "1234567890", "1950-01-01", "0"],
+    ],
+    [
+      ['Ana "la jefa"', "Pérez, hija", "22", "1999-12-31", "00000000"],
+      ["Line\nBreak", "x;y", "7", "1900-01-01", "12"],
+    ],
+  ].map((bets) => {
+    const flat = bets.flat().map((f) => Buffer.from(f));
+    const head = Buffer.alloc(BATCH_PREFIX);
+    head.writeUInt16BE(bets.length, 4);
+    return Buffer.concat([head, Buffer.from(flat.map((f) => f.length)), ...flat]);
+  });
   const prefix = agencyPrefix(1);
-  const out = Buffer.allocUnsafe(maxRowsSize(payload.length, bets.length, prefix.length));
-  for (let i = 0; i < 12; i++) encodeBatchCsv(payload, out, 0, prefix, 99991231);
+  const out = Buffer.allocUnsafe(maxRowsSize(8192, 100, prefix.length));
+  for (let i = 0; i < 12; i++) for (const b of batches) encodeBatchCsv(b, out, 0, prefix, 99991231);
 }
