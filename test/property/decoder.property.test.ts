@@ -388,6 +388,11 @@ function buildPool(rand: () => number): Buffer[] {
 }
 
 /** One random or mutated frame. */
+/** XORs one byte of `f` in place; `at` is within `f`. */
+function flip(f: Buffer, at: number, mask: number): void {
+  f[at] = (f[at] ?? 0) ^ mask;
+}
+
 function fuzzFrame(rand: () => number, pool: Buffer[]): Buffer {
   const int = (n: number) => Math.floor(rand() * n);
   const roll = rand();
@@ -411,10 +416,10 @@ function fuzzFrame(rand: () => number, pool: Buffer[]): Buffer {
   for (let m = 0; m < mutations; m++) {
     switch (int(8)) {
       case 0: // flip a byte
-        if (f.length > 0) f[int(f.length)] ^= 1 + int(255);
+        if (f.length > 0) flip(f, int(f.length), 1 + int(255));
         break;
       case 1: // flip a header byte
-        f[int(Math.min(f.length, HEADER_SIZE))] ^= 1 << int(8);
+        if (f.length > 0) flip(f, int(Math.min(f.length, HEADER_SIZE)), 1 << int(8));
         break;
       case 2: // truncate
         f = f.subarray(0, int(f.length + 1));
