@@ -70,6 +70,14 @@ die_usage() {
   exit 2
 }
 
+# set_option <--mode|--replicas> <value>
+set_option() {
+  case $1 in
+    --mode) mode=$2 ;;
+    --replicas) replicas=$2 ;;
+  esac
+}
+
 mode=${CLIENT_MODE:-batch}
 replicas=${SERVER_REPLICAS:-}
 tls=${TLS:-}
@@ -79,22 +87,13 @@ while [ $# -gt 0 ]; do
       usage
       exit 0
       ;;
-    --mode)
-      [ $# -ge 2 ] || die_usage "--mode needs a value"
-      mode=$2
+    --mode | --replicas)
+      [ $# -ge 2 ] || die_usage "$1 needs a value"
+      set_option "$1" "$2"
       shift 2
       ;;
-    --mode=*)
-      mode=${1#--mode=}
-      shift
-      ;;
-    --replicas)
-      [ $# -ge 2 ] || die_usage "--replicas needs a value"
-      replicas=$2
-      shift 2
-      ;;
-    --replicas=*)
-      replicas=${1#--replicas=}
+    --mode=* | --replicas=*)
+      set_option "${1%%=*}" "${1#*=}"
       shift
       ;;
     --)
@@ -182,6 +181,19 @@ bet_field() { # bet_field <list> <index>
 NOMBRES='Santiago Lionel,María José,Agustín,Lucía,Martín,Sofía,Joaquín,Valentina,Tomás,Camila'
 APELLIDOS='Lorca,Fornerón,Álvarez,Gómez,Pereyra,Núñez,Domínguez,Benítez,Ibáñez,Suárez'
 
+# A service's first lines, through the given entries of its environment:
+# service <name> <image> [NAME=value ...]
+service() {
+  cat <<EOF
+  $1:
+    container_name: $1
+    image: $2
+    environment:
+EOF
+  shift 2
+  [ $# -eq 0 ] || printf '      - %s\n' "$@"
+}
+
 # The single server on the file store (./bets.csv inside its container).
 single_server() {
   cat <<EOF
@@ -189,12 +201,8 @@ single_server() {
 name: tp0
 
 services:
-  server:
-    container_name: server
-    image: server:latest
-    environment:
-      - AGENCIES=$clients
 EOF
+  service server server:latest "AGENCIES=$clients"
   server_tls_env
   cat <<EOF
     networks:
@@ -240,13 +248,10 @@ replicated_servers() {
 name: tp0
 
 services:
-  postgres:
-    container_name: postgres
-    image: postgres:15
-    environment:
-      - POSTGRES_USER=$PG_USER
-      - POSTGRES_PASSWORD=$PG_PASSWORD
-      - POSTGRES_DB=$PG_DB
+EOF
+  service postgres postgres:15 \
+    "POSTGRES_USER=$PG_USER" "POSTGRES_PASSWORD=$PG_PASSWORD" "POSTGRES_DB=$PG_DB"
+  cat <<EOF
     healthcheck:
       test: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", "-U", "$PG_USER", "-d", "$PG_DB"]
       interval: 1s
@@ -257,15 +262,8 @@ services:
 EOF
   n=1
   while [ "$n" -le "$replicas" ]; do
-    cat <<EOF
-
-  server$n:
-    container_name: server$n
-    image: server:latest
-    environment:
-      - AGENCIES=$clients
-      - DATABASE_URL=$url
-EOF
+    echo
+    service "server$n" server:latest "AGENCIES=$clients" "DATABASE_URL=$url"
     server_tls_env
     cat <<EOF
     networks:
@@ -288,15 +286,8 @@ generate() {
 
   i=1
   while [ "$i" -le "$clients" ]; do
-    cat <<EOF
-
-  client$i:
-    container_name: client$i
-    image: client:latest
-    environment:
-      - CLI_ID=$i
-      - CLI_MODE=$mode
-EOF
+    echo
+    service "client$i" client:latest "CLI_ID=$i" "CLI_MODE=$mode"
     if [ "$mode" != echo ]; then
       # A whole lottery takes well under a second; the course's tests attach
       # `docker compose logs -f` after `up -d` returns and need the draw to show up before

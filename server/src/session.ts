@@ -195,6 +195,20 @@ export class AgencySession {
     return false;
   }
 
+  /**
+   * The decoded payload of a request that needs an identified agency; null when the request
+   * failed the connection instead (no HELLO yet, or a malformed payload).
+   */
+  private decodeRequest<T>(f: Frame, decode: (p: Buffer) => T | Fault): T | null {
+    if (!this.requireAgency(f.seq)) return null;
+    const v = decode(f.payload);
+    if (isFault(v)) {
+      this.fail(v.code, v.reason, f.seq);
+      return null;
+    }
+    return v;
+  }
+
   private onBatch(f: Frame): void {
     if (!this.requireAgency(f.seq)) return;
     const p = f.payload;
@@ -277,12 +291,8 @@ export class AgencySession {
   }
 
   private onDone(f: Frame): void {
-    if (!this.requireAgency(f.seq)) return;
-    const total = decodeDone(f.payload);
-    if (isFault(total)) {
-      this.fail(total.code, total.reason, f.seq);
-      return;
-    }
+    const total = this.decodeRequest(f, decodeDone);
+    if (total === null) return;
     const slot = this.reserve();
     this.lottery.finish(this.agency, total).then(
       (denied) => {
@@ -308,12 +318,8 @@ export class AgencySession {
   }
 
   private onWinnersRequest(f: Frame): void {
-    if (!this.requireAgency(f.seq)) return;
-    const req = decodeWinnersRequest(f.payload);
-    if (isFault(req)) {
-      this.fail(req.code, req.reason, f.seq);
-      return;
-    }
+    const req = this.decodeRequest(f, decodeWinnersRequest);
+    if (req === null) return;
     const slot = this.reserve();
     const agency = this.agency;
     const answer = () => {

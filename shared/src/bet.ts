@@ -179,11 +179,7 @@ export function validateBetFields(
 
 /** Which rule a bet breaks, checked in a fixed order (that order decides the code). */
 function diagnoseBet(
-  buf: Uint8Array,
-  starts: ArrayLike<number>,
-  ends: ArrayLike<number>,
-  base: number,
-  today: number,
+  ...[buf, starts, ends, base, today]: Parameters<typeof validateBetFields>
 ): number | Fault {
   for (let f = 0; f < FIELD_COUNT; f++) {
     const len = ends[base + f]! - starts[base + f]!;

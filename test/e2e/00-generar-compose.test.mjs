@@ -40,6 +40,24 @@ function generate(args, { shell = "sh", mode, replicas, cwd = ROOT } = {}) {
   });
 }
 
+/**
+ * Runs the script in an empty temporary folder, where it must refuse: exit 2, usage on stderr,
+ * nothing on stdout, no file written. Returns the run (for the message).
+ */
+function generateRefused(args, opts = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "gc-"));
+  try {
+    const r = generate(args, { ...opts, cwd: dir });
+    assert.equal(r.status, 2, `exit status (stderr: ${r.stderr})`);
+    assert.match(r.stderr, /usage: generar-compose\.sh/);
+    assert.equal(r.stdout, "");
+    assert.deepEqual(readdirSync(dir), [], "no file may be written");
+    return r;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function generateParsed(clients, opts = {}) {
   const r = generate([COMPOSE_FILE, String(clients)], opts);
   assert.equal(r.status, 0, r.stderr);
@@ -82,29 +100,12 @@ describe("generar-compose.sh", () => {
     ];
     for (const [name, args] of cases) {
       test(name, () => {
-        const dir = mkdtempSync(join(tmpdir(), "gc-"));
-        try {
-          const r = generate(args, { cwd: dir });
-          assert.equal(r.status, 2, `exit status (stderr: ${r.stderr})`);
-          assert.match(r.stderr, /usage: generar-compose\.sh/);
-          assert.equal(r.stdout, "");
-          assert.deepEqual(readdirSync(dir), [], "no file may be written");
-        } finally {
-          rmSync(dir, { recursive: true, force: true });
-        }
+        generateRefused(args);
       });
     }
 
     test("invalid CLIENT_MODE", () => {
-      const dir = mkdtempSync(join(tmpdir(), "gc-"));
-      try {
-        const r = generate(["out.yaml", "2"], { cwd: dir, mode: "lottery" });
-        assert.equal(r.status, 2);
-        assert.match(r.stderr, /usage:/);
-        assert.deepEqual(readdirSync(dir), []);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      generateRefused(["out.yaml", "2"], { mode: "lottery" });
     });
   });
 
@@ -316,15 +317,12 @@ describe("generar-compose.sh", () => {
         ["3", 247],
         ["9", 241],
       ]) {
-        const dir = mkdtempSync(join(tmpdir(), "gc-"));
-        try {
-          const r = generate(["out.yaml", String(max + 1)], { cwd: dir, replicas });
-          assert.equal(r.status, 2, `${max + 1} agencies with ${replicas} replicas`);
-          assert.match(r.stderr, new RegExp(`at most ${max} with ${replicas} server replicas`));
-          assert.deepEqual(readdirSync(dir), []);
-        } finally {
-          rmSync(dir, { recursive: true, force: true });
-        }
+        const r = generateRefused(["out.yaml", String(max + 1)], { replicas });
+        assert.match(
+          r.stderr,
+          new RegExp(`at most ${max} with ${replicas} server replicas`),
+          `${max + 1} agencies with ${replicas} replicas`,
+        );
       }
     });
 
@@ -341,16 +339,7 @@ describe("generar-compose.sh", () => {
         ["bad flag value over a good SERVER_REPLICAS", "3", ["--replicas", "-2", "out.yaml", "2"]],
       ]) {
         test(name, () => {
-          const dir = mkdtempSync(join(tmpdir(), "gc-"));
-          try {
-            const r = generate(args, { cwd: dir, replicas });
-            assert.equal(r.status, 2, `exit status (stderr: ${r.stderr})`);
-            assert.match(r.stderr, /usage: generar-compose\.sh/);
-            assert.equal(r.stdout, "");
-            assert.deepEqual(readdirSync(dir), [], "no file may be written");
-          } finally {
-            rmSync(dir, { recursive: true, force: true });
-          }
+          generateRefused(args, { replicas });
         });
       }
     });

@@ -6,24 +6,18 @@ import { test } from "node:test";
 import {
   allExited,
   clientNames,
-  composeDown,
-  composeUp,
   dockerSuite,
   exitCode,
   failures,
   followLogs,
-  generateCompose,
+  setUpProject,
   show,
-  writeClientConfig,
-  writeServerConfig,
+  whileUp,
 } from "./lib/harness.mjs";
 
 async function echoRun(clients, amount) {
-  writeServerConfig();
-  writeClientConfig({ loopAmount: amount, loopPeriod: "50ms" });
-  generateCompose(clients, "echo");
-  composeUp();
-  try {
+  setUpProject({ clients, mode: "echo", client: { loopAmount: amount, loopPeriod: "50ms" } });
+  await whileUp(async () => {
     const names = clientNames(clients);
     const expectedAtServer = names.length * amount;
     const { messages } = await followLogs(
@@ -76,9 +70,7 @@ async function echoRun(clients, amount) {
       }
     }
     assert.equal(exitCode("server"), null, "the server is still running");
-  } finally {
-    composeDown();
-  }
+  });
 }
 
 dockerSuite("case 1: echo clients", () => {

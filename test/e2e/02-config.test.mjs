@@ -5,17 +5,14 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   allExited,
-  composeDown,
-  composeUp,
   dockerSuite,
   exitCode,
   failures,
   followLogs,
-  generateCompose,
   run,
+  setUpProject,
   show,
-  writeClientConfig,
-  writeServerConfig,
+  whileUp,
 } from "./lib/harness.mjs";
 
 const CLIENT_A = { loopAmount: 5, loopPeriod: "100ms", logLevel: "DEBUG" };
@@ -39,11 +36,8 @@ const imageIds = () =>
   run("docker", ["image", "inspect", "-f", "{{.Id}}", "server:latest", "client:latest"]).stdout;
 
 async function configRun(name, { client = {}, server = {} }) {
-  writeServerConfig(server);
-  writeClientConfig(client);
-  generateCompose(1, "echo");
-  composeUp();
-  try {
+  setUpProject({ clients: 1, mode: "echo", server, client });
+  await whileUp(async () => {
     const serverLogsConfig = (server.loggingLevel ?? "INFO") === "DEBUG";
     const { messages, lines } = await followLogs(
       `case2-${name}`,
@@ -94,9 +88,7 @@ async function configRun(name, { client = {}, server = {} }) {
     const echoes = messages.filter((m) => m.source === "client1" && m.action === "receive_message");
     assert.equal(echoes.length, client.loopAmount ?? 3, "loop.amount from the file is used");
     assert.equal(exitCode("client1"), 0);
-  } finally {
-    composeDown();
-  }
+  });
 }
 
 let ids;

@@ -6,8 +6,6 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   check,
-  composeDown,
-  composeUp,
   dockerSuite,
   failures,
   followLogs,
@@ -15,6 +13,7 @@ import {
   MOCK_COMPOSE_FILE,
   run,
   show,
+  whileUp,
   writeServerConfig,
 } from "./lib/harness.mjs";
 
@@ -48,12 +47,22 @@ async function waitForMockListening() {
   throw new Error("mock server did not start");
 }
 
+/** Starts the mock server of `profile`, runs `assertions()` once it listens, then stops the mock. */
+async function againstMock(profile, assertions) {
+  mock(profile, "up");
+  try {
+    await waitForMockListening();
+    assertions();
+  } finally {
+    mock(profile, "down");
+  }
+}
+
 dockerSuite("case 3: validar-echo-server.sh", () => {
   test("success against our server with 0 clients; the server logs the message", async () => {
     writeServerConfig({ loggingLevel: "DEBUG" });
     generateCompose(0);
-    composeUp();
-    try {
+    await whileUp(async () => {
       // Wait for the server's first log line (its config), so that the check does not
       // race the server's start-up; then one run must succeed. A second attempt is
       // allowed only for a server that was still binding its port.
@@ -75,42 +84,21 @@ dockerSuite("case 3: validar-echo-server.sh", () => {
         ),
       );
       assert.deepEqual(failures(messages), [], show(failures(messages)));
-    } finally {
-      composeDown();
-    }
+    });
   });
 
-  test("success against a plain echo server (mock)", async () => {
-    mock("echo", "up");
-    try {
-      await waitForMockListening();
-      assert.equal(validate().line, SUCCESS);
-    } finally {
-      mock("echo", "down");
-    }
-  });
+  test("success against a plain echo server (mock)", () =>
+    againstMock("echo", () => assert.equal(validate().line, SUCCESS)));
 
-  test("fail against a server that answers something else (mock)", async () => {
-    mock("garble", "up");
-    try {
-      await waitForMockListening();
-      assert.equal(validate().line, FAIL);
-    } finally {
-      mock("garble", "down");
-    }
-  });
+  test("fail against a server that answers something else (mock)", () =>
+    againstMock("garble", () => assert.equal(validate().line, FAIL)));
 
-  test("fail, without hanging, against a server that never answers (mock)", async () => {
-    mock("mute", "up");
-    try {
-      await waitForMockListening();
+  test("fail, without hanging, against a server that never answers (mock)", () =>
+    againstMock("mute", () => {
       const r = validate();
       assert.equal(r.line, FAIL);
       assert.ok(r.seconds < 60, `bounded wait (took ${r.seconds}s)`);
-    } finally {
-      mock("mute", "down");
-    }
-  });
+    }));
 
   test("fail when there is no server and no network", () => {
     assert.equal(validate().line, FAIL);

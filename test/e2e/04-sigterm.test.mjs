@@ -8,8 +8,6 @@ import { beforeEach, test } from "node:test";
 import {
   allExited,
   compose,
-  composeDown,
-  composeUp,
   dockerStop,
   dockerSuite,
   exitCode,
@@ -17,9 +15,9 @@ import {
   failures,
   followLogs,
   generateCompose,
+  setUpProject,
   show,
-  writeClientConfig,
-  writeServerConfig,
+  whileUp,
 } from "./lib/harness.mjs";
 
 const GRACE = 20; // what the course's test gives `docker stop`
@@ -53,46 +51,39 @@ async function stopAndCheck(t, name, container) {
 
 dockerSuite("case 4: SIGTERM", () => {
   beforeEach(() => {
-    writeServerConfig({ loggingLevel: "DEBUG" });
-    writeClientConfig({ loopAmount: 500, loopPeriod: "150ms" });
-    generateCompose(1, "echo");
+    setUpProject({
+      clients: 1,
+      mode: "echo",
+      server: { loggingLevel: "DEBUG" },
+      client: { loopAmount: 500, loopPeriod: "150ms" },
+    });
   });
 
   test("docker stop client1 while it loops → client1 exits 0", async (t) => {
-    composeUp();
-    try {
+    await whileUp(async () => {
       await waitForLoop("case4-client-loop");
       await stopAndCheck(t, "case4-client-stop", "client1");
       assert.equal(exitCode("server"), null, "the server keeps running");
-    } finally {
-      composeDown();
-    }
+    });
   });
 
   test("docker stop server while a client loops → server exits 0", async (t) => {
-    composeUp();
-    try {
+    await whileUp(async () => {
       await waitForLoop("case4-server-loop");
       await stopAndCheck(t, "case4-server-stop", "server");
-    } finally {
-      composeDown();
-    }
+    });
   });
 
   test("docker stop server without clients → server exits 0", async (t) => {
     generateCompose(0, "echo");
-    composeUp();
-    try {
+    await whileUp(async () => {
       await followLogs("case4-lone-server-start", (m) => m.some((x) => x.source === "server"));
       await stopAndCheck(t, "case4-lone-server-stop", "server");
-    } finally {
-      composeDown();
-    }
+    });
   });
 
   test("docker compose stop of the whole project → every container exits 0", async (t) => {
-    composeUp();
-    try {
+    await whileUp(async () => {
       await waitForLoop("case4-all-loop");
       const started = Date.now();
       const r = compose(["stop", "-t", "10"], { timeout: 120_000 });
@@ -104,8 +95,6 @@ dockerSuite("case 4: SIGTERM", () => {
       const exits = exitsOf(messages);
       assert.equal(exits.get("client1"), 0, "client1 exits 0");
       assert.equal(exits.get("server"), 0, "server exits 0");
-    } finally {
-      composeDown();
-    }
+    });
   });
 });

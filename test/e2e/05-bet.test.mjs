@@ -10,20 +10,17 @@ import {
   allExited,
   COMPOSE_FILE,
   clientNames,
-  composeDown,
-  composeUp,
   csvRecords,
   dockerSuite,
   exitCode,
   exitsOf,
   failures,
   followLogs,
-  generateCompose,
   readRepoFile,
   run,
+  setUpProject,
   show,
-  writeClientConfig,
-  writeServerConfig,
+  whileUp,
 } from "./lib/harness.mjs";
 
 /** The bets generar-compose.sh gave each agency: { client1: { DOCUMENTO, … }, … }. */
@@ -40,12 +37,14 @@ function betsInComposeFile() {
 }
 
 async function betRun(clients) {
-  writeServerConfig({ loggingLevel: "DEBUG" });
-  writeClientConfig({ loopAmount: 500, loopPeriod: "150ms" });
-  generateCompose(clients, "bet");
+  setUpProject({
+    clients,
+    mode: "bet",
+    server: { loggingLevel: "DEBUG" },
+    client: { loopAmount: 500, loopPeriod: "150ms" },
+  });
   const bets = betsInComposeFile();
-  composeUp();
-  try {
+  await whileUp(async () => {
     const names = clientNames(clients);
     const { messages } = await followLogs(
       `case5-bet-${clients}`,
@@ -89,9 +88,7 @@ async function betRun(clients) {
       expected.map((r) => r.join("|")).sort(),
       "bets.csv holds each agency's bet",
     );
-  } finally {
-    composeDown();
-  }
+  });
 }
 
 dockerSuite("case 5: single-bet agencies (CLIENT_MODE=bet)", () => {

@@ -8,19 +8,16 @@ import { test } from "node:test";
 import {
   allExited,
   betsReceived,
-  composeDown,
-  composeUp,
   csvRecords,
   dockerSuite,
   exitCode,
   failures,
   followLogs,
-  generateCompose,
   run,
+  setUpProject,
   show,
+  whileUp,
   writeAgencyFile,
-  writeClientConfig,
-  writeServerConfig,
 } from "./lib/harness.mjs";
 
 const plainRows = (n) =>
@@ -37,12 +34,13 @@ const HOSTILE = [
 ];
 
 async function batchRun(rows, maxAmount, { exactBatches = true, input = plainRows(rows) } = {}) {
-  writeServerConfig({ loggingLevel: "DEBUG" });
-  writeClientConfig({ loopAmount: 500, loopPeriod: "150ms", maxAmount });
-  generateCompose(1);
+  setUpProject({
+    clients: 1,
+    server: { loggingLevel: "DEBUG" },
+    client: { loopAmount: 500, loopPeriod: "150ms", maxAmount },
+  });
   writeAgencyFile(1, input);
-  composeUp();
-  try {
+  await whileUp(async () => {
     const { messages } = await followLogs(
       `case6-${rows}-rows-max-${maxAmount}`,
       (m) => allExited(m, ["client1"]) && betsReceived(m) >= rows,
@@ -89,9 +87,7 @@ async function batchRun(rows, maxAmount, { exactBatches = true, input = plainRow
         .sort(),
       "bets.csv holds every row once, fields exactly as sent (documents as strings)",
     );
-  } finally {
-    composeDown();
-  }
+  });
 }
 
 dockerSuite("case 6: one batch agency", () => {

@@ -3,42 +3,24 @@
 // `cant_ganadores` is its own number of winners; every client exits 0.
 
 import { test } from "node:test";
-import {
-  allExited,
-  clientNames,
-  composeDown,
-  composeUp,
-  dockerSuite,
-  followLogs,
-  generateCompose,
-  writeAgencyFile,
-  writeClientConfig,
-  writeServerConfig,
-} from "./lib/harness.mjs";
-import { agencyRows, checkLottery, lotteryDone } from "./lib/lottery.mjs";
+import { dockerSuite, setUpProject, whileUp } from "./lib/harness.mjs";
+import { followLottery, writeAgencies } from "./lib/lottery.mjs";
 
 async function lotteryRun(name, agencies) {
-  writeServerConfig({ loggingLevel: "DEBUG" });
-  writeClientConfig({ loopAmount: 500, loopPeriod: "150ms" });
-  generateCompose(agencies.length);
-  for (const [i, { rows, winners }] of agencies.entries()) {
-    writeAgencyFile(i + 1, agencyRows(rows, winners));
-  }
-  composeUp();
-  try {
-    const names = clientNames(agencies.length);
-    const total = agencies.reduce((a, b) => a + b.rows, 0);
-    const { messages } = await followLogs(name, (m) => lotteryDone(m, names, total), {
-      settled: (m) => allExited(m, names),
-    });
-    checkLottery(
-      messages,
+  setUpProject({
+    clients: agencies.length,
+    server: { loggingLevel: "DEBUG" },
+    client: { loopAmount: 500, loopPeriod: "150ms" },
+  });
+  writeAgencies(agencies);
+  const total = agencies.reduce((a, b) => a + b.rows, 0);
+  await whileUp(() =>
+    followLottery(
+      name,
       agencies.map((a) => a.winners.length),
       total,
-    );
-  } finally {
-    composeDown();
-  }
+    ),
+  );
 }
 
 dockerSuite("case 7: batch agencies and the draw", () => {

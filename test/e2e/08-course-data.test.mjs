@@ -9,21 +9,15 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import {
-  allExited,
-  clientNames,
-  composeDown,
-  composeUp,
   csvRecords,
   dockerSuite,
-  followLogs,
-  generateCompose,
   ROOT,
   run,
+  setUpProject,
   skipUnlessDocker,
-  writeClientConfig,
-  writeServerConfig,
+  whileUp,
 } from "./lib/harness.mjs";
-import { checkLottery, lotteryDone } from "./lib/lottery.mjs";
+import { followLottery } from "./lib/lottery.mjs";
 
 const DATA = join(
   process.env.SHARED_DIR ? process.env.SHARED_DIR : join(ROOT, "../shared"),
@@ -51,20 +45,15 @@ dockerSuite(
         copyFileSync(source, join(ROOT, `.data/agency-${i}.csv`));
       }
       // The course's test_ej8 conditions: its default client config (maxAmount 10).
-      writeServerConfig({ loggingLevel: "DEBUG" });
-      writeClientConfig({ loopAmount: 500, loopPeriod: "150ms", maxAmount: 10 });
-      generateCompose(AGENCIES);
-      composeUp();
-      try {
+      setUpProject({
+        clients: AGENCIES,
+        server: { loggingLevel: "DEBUG" },
+        client: { loopAmount: 500, loopPeriod: "150ms", maxAmount: 10 },
+      });
+      await whileUp(async () => {
         const started = Date.now();
-        const names = clientNames(AGENCIES);
-        const { messages } = await followLogs(
-          "case8-course-data",
-          (m) => lotteryDone(m, names, TOTAL),
-          { timeout: 600_000, settled: (m) => allExited(m, names) },
-        );
+        await followLottery("case8-course-data", WINNERS, TOTAL, { timeout: 600_000 });
         const seconds = (Date.now() - started) / 1000;
-        checkLottery(messages, WINNERS, TOTAL);
 
         const csv = run("docker", ["exec", "server", "cat", "bets.csv"]);
         assert.equal(csv.status, 0, csv.stderr);
@@ -79,9 +68,7 @@ dockerSuite(
         );
         assert.deepEqual(winners, WINNERS, "winning rows per agency in the stored file");
         t.diagnostic(`all agencies done in ${seconds.toFixed(1)} s`);
-      } finally {
-        composeDown();
-      }
+      });
     });
   },
   { skip },

@@ -24,7 +24,6 @@ import {
   betsReceived,
   COMPOSE_FILE,
   check,
-  clientNames,
   composeDown,
   csvRecords,
   dockerSuite,
@@ -37,7 +36,7 @@ import {
   writeClientConfig,
   writeServerConfig,
 } from "./lib/harness.mjs";
-import { checkLottery, lotteryDone } from "./lib/lottery.mjs";
+import { followLottery } from "./lib/lottery.mjs";
 
 const COURSE_ROWS = [26936, 25518, 16014, 9238, 991];
 const COURSE_WINNERS = [2, 3, 3, 2, 0];
@@ -155,13 +154,10 @@ dockerSuite(
       try {
         assert.equal(up.status, 0, `make docker-compose-up failed:\n${up.stdout}\n${up.stderr}`);
         assert.match(up.stderr, /agency-5\.csv: synthetic, shaped like the course's data/);
-        const names = clientNames(5);
-        const { messages } = await followLogs(
-          "case9-fresh-clone-make",
-          (m) => lotteryDone(m, names, COURSE_TOTAL),
-          { cwd: clone, timeout: 600_000, settled: (m) => allExited(m, names) },
-        );
-        checkLottery(messages, COURSE_WINNERS, COURSE_TOTAL);
+        await followLottery("case9-fresh-clone-make", COURSE_WINNERS, COURSE_TOTAL, {
+          cwd: clone,
+          timeout: 600_000,
+        });
         const rows = dataFiles(clone).map(
           (f) => csvRecords(readFileSync(join(clone, ".data", f), "utf8")).length,
         );
@@ -191,13 +187,10 @@ dockerSuite(
             `agency-${i}.csv is the course's file`,
           );
         }
-        const names = clientNames(5);
-        const { messages } = await followLogs(
-          "case9-fresh-clone-course",
-          (m) => lotteryDone(m, names, COURSE_TOTAL),
-          { cwd: clone, timeout: 600_000, settled: (m) => allExited(m, names) },
-        );
-        checkLottery(messages, COURSE_WINNERS, COURSE_TOTAL);
+        await followLottery("case9-fresh-clone-course", COURSE_WINNERS, COURSE_TOTAL, {
+          cwd: clone,
+          timeout: 600_000,
+        });
       } finally {
         composeDown(10, clone);
       }

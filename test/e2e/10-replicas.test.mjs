@@ -21,24 +21,21 @@ import {
   allExited,
   betsReceived,
   clientNames,
-  composeDown,
-  composeUp,
   containerIp,
   containerMessages,
   csvRecords,
   dockerSuite,
   followLogs,
-  generateCompose,
   psql,
   ROOT,
   run,
   serverNames,
+  setUpProject,
   show,
   skipUnlessDocker,
-  writeClientConfig,
-  writeServerConfig,
+  whileUp,
 } from "./lib/harness.mjs";
-import { checkLottery } from "./lib/lottery.mjs";
+import { checkLottery, lotteryDone } from "./lib/lottery.mjs";
 
 const DATA = join(process.env.SHARED_DIR ?? join(ROOT, "../shared"), "data");
 const AGENCIES = 5;
@@ -93,9 +90,12 @@ function prepare() {
   // The course's test_ej8 conditions (maxAmount 10: 7,870 batches, so a kill lands
   // mid-ingest), with DEBUG logs on both sides: the replicas' agency_connected lines and the
   // agencies' connect lines (which replica each attempt went to).
-  writeServerConfig({ loggingLevel: "DEBUG" });
-  writeClientConfig({ loopAmount: 500, loopPeriod: "150ms", maxAmount: 10, logLevel: "DEBUG" });
-  generateCompose(AGENCIES, undefined, { replicas: REPLICAS });
+  setUpProject({
+    clients: AGENCIES,
+    replicas: REPLICAS,
+    server: { loggingLevel: "DEBUG" },
+    client: { loopAmount: 500, loopPeriod: "150ms", maxAmount: 10, logLevel: "DEBUG" },
+  });
 }
 
 /** The stored bets: count, rows per agency, winners per agency, and the rows themselves. */
@@ -159,14 +159,10 @@ dockerSuite(
     test("78,697 bets through 3 replicas: one draw, winners 2, 3, 3, 2, 0, rows = input", async (t) => {
       prepare();
       const started = Date.now();
-      composeUp();
-      try {
+      await whileUp(async () => {
         const { messages: streamed } = await followLogs(
           "case10-replicas",
-          (m) =>
-            allExited(m, CLIENTS) &&
-            betsReceived(m, SERVERS) >= TOTAL &&
-            m.some((x) => SERVERS.includes(x.source) && x.action === "sorteo"),
+          (m) => lotteryDone(m, CLIENTS, TOTAL, SERVERS),
           { timeout: 600_000, settled: (m) => allExited(m, CLIENTS) },
         );
         const seconds = (Date.now() - started) / 1000;
@@ -195,18 +191,15 @@ dockerSuite(
           .join(" ");
         t.diagnostic(`done in ${seconds.toFixed(1)} s (compose up included)`);
         t.diagnostic(`bets per replica: ${perReplica}; agencies: ${connected}`);
-      } finally {
-        composeDown();
-      }
+      });
     });
 
     test("SIGKILL of a replica mid-ingest: agencies finish through the others, nothing lost or doubled", async (t) => {
       prepare();
       const started = Date.now();
-      composeUp();
       let victim = null;
       let killedAt = null;
-      try {
+      await whileUp(async () => {
         const { messages: streamed } = await followLogs(
           "case10-replicas-kill",
           (m) =>
@@ -262,9 +255,7 @@ dockerSuite(
         t.diagnostic(
           `done in ${seconds.toFixed(1)} s; bets per replica: ${perReplica} (logged ${received}, stored ${TOTAL})`,
         );
-      } finally {
-        composeDown();
-      }
+      });
     });
   },
   { skip },

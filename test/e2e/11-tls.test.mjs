@@ -7,22 +7,8 @@ import assert from "node:assert/strict";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import {
-  allExited,
-  check,
-  clientNames,
-  composeDown,
-  composeUp,
-  dockerSuite,
-  followLogs,
-  generateCompose,
-  ROOT,
-  run,
-  writeAgencyFile,
-  writeClientConfig,
-  writeServerConfig,
-} from "./lib/harness.mjs";
-import { agencyRows, checkLottery, lotteryDone } from "./lib/lottery.mjs";
+import { check, dockerSuite, ROOT, run, setUpProject, whileUp } from "./lib/harness.mjs";
+import { followLottery, writeAgencies } from "./lib/lottery.mjs";
 
 const CERTS = join(ROOT, ".certs");
 
@@ -36,20 +22,16 @@ dockerSuite(
         { rows: 100, winners: [50] },
         { rows: 100, winners: [] },
       ];
-      writeServerConfig({ loggingLevel: "DEBUG" });
-      writeClientConfig({ maxAmount: 10 });
-      generateCompose(agencies.length, undefined, { tls: true });
-      for (const [i, { rows, winners }] of agencies.entries()) {
-        writeAgencyFile(i + 1, agencyRows(rows, winners));
-      }
-      composeUp();
-      try {
-        const names = clientNames(agencies.length);
-        const { messages } = await followLogs("case11-tls", (m) => lotteryDone(m, names, 300), {
-          settled: (m) => allExited(m, names),
-        });
-        checkLottery(
-          messages,
+      setUpProject({
+        clients: agencies.length,
+        tls: true,
+        server: { loggingLevel: "DEBUG" },
+        client: { maxAmount: 10 },
+      });
+      writeAgencies(agencies);
+      await whileUp(async () => {
+        const messages = await followLottery(
+          "case11-tls",
           agencies.map((a) => a.winners.length),
           300,
         );
@@ -58,9 +40,7 @@ dockerSuite(
         assert.equal(tls[0].fields.client_certificates, "required");
         const echo = run("sh", ["validar-echo-server.sh"], { timeout: 120_000 });
         assert.equal(echo.stdout.trim(), "action: test_echo_server | result: success");
-      } finally {
-        composeDown();
-      }
+      });
     });
   },
   {

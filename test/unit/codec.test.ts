@@ -37,25 +37,20 @@ import {
   MAX_BETS_PER_FRAME,
   NO_INDEX,
 } from "../../shared/src/protocol/messages.js";
-import { assertFault, batchPayload, decodeChunks, hex, payloadOf } from "../lib/codec.js";
+import {
+  assertFault,
+  batchFields,
+  batchPayload,
+  decodeChunks,
+  hex,
+  payloadOf,
+} from "../lib/codec.js";
 
 /** Decodes a buffer holding exactly the given frames (and nothing else). */
 function decodeAll(bytes: Buffer): Frame[] {
   const { frames, fault } = decodeChunks([bytes]);
   assert.equal(fault, null, `unexpected fault ${fault?.code} ${fault?.reason}`);
   return frames;
-}
-
-function batchFields(v: BatchView): string[][] {
-  const out: string[][] = [];
-  for (let b = 0; b < v.count; b++) {
-    const row: string[] = [];
-    for (let f = 0; f < 5; f++) {
-      row.push(v.buf.toString("utf8", v.starts[b * 5 + f], v.ends[b * 5 + f]));
-    }
-    out.push(row);
-  }
-  return out;
 }
 
 describe("frame header", () => {

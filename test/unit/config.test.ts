@@ -29,14 +29,23 @@ function badConfig(run: () => unknown, what: string): void {
   );
 }
 
+/** Each field of `want` equals the same field of `actual`. */
+function assertFields<T extends object>(actual: T, want: Partial<T>): void {
+  for (const key of Object.keys(want) as Array<keyof T>) {
+    assert.equal(actual[key], want[key], String(key));
+  }
+}
+
 describe("server config (config.ini)", () => {
   it("reads the course's file", () => {
     const c = loadServerConfig(COURSE_INI, {});
-    assert.equal(c.port, 12345);
-    assert.equal(c.ip, "server");
-    assert.equal(c.listenBacklog, 5);
-    assert.equal(c.loggingLevel, "INFO");
-    assert.equal(c.loggingLevelText, "INFO");
+    assertFields(c, {
+      port: 12345,
+      ip: "server",
+      listenBacklog: 5,
+      loggingLevel: "INFO",
+      loggingLevelText: "INFO",
+    });
   });
 
   it("reads the file without a trailing newline and with CRLF", () => {
@@ -46,19 +55,21 @@ describe("server config (config.ini)", () => {
 
   it("defaults for everything not in the file", () => {
     const c = loadServerConfig("", {});
-    assert.equal(c.port, 12345);
-    assert.equal(c.ip, "0.0.0.0");
-    assert.equal(c.listenBacklog, 5);
-    assert.equal(c.loggingLevel, "INFO");
-    assert.equal(c.agencies, 5);
-    assert.equal(c.storagePath, "./bets.csv");
-    assert.equal(c.sync, "fdatasync");
-    assert.equal(c.idleTimeoutMs, 60_000);
-    assert.equal(c.helloTimeoutMs, 10_000);
-    assert.equal(c.firstByteTimeoutMs, 10_000);
-    assert.equal(c.frameTimeoutMs, 10_000);
-    assert.equal(c.tlsHandshakeTimeoutMs, 10_000);
-    assert.equal(c.maxConnections, 1024);
+    assertFields(c, {
+      port: 12345,
+      ip: "0.0.0.0",
+      listenBacklog: 5,
+      loggingLevel: "INFO",
+      agencies: 5,
+      storagePath: "./bets.csv",
+      sync: "fdatasync",
+      idleTimeoutMs: 60_000,
+      helloTimeoutMs: 10_000,
+      firstByteTimeoutMs: 10_000,
+      frameTimeoutMs: 10_000,
+      tlsHandshakeTimeoutMs: 10_000,
+      maxConnections: 1024,
+    });
     assert.equal(c.secrets.size, 0);
   });
 
@@ -75,23 +86,27 @@ describe("server config (config.ini)", () => {
       MAX_CONNECTIONS: "10",
     };
     const c = loadServerConfig(`${COURSE_INI}AGENCIES = 5\nSTORAGE_FILEPATH = ./x.csv\n`, env);
-    assert.equal(c.port, 23456);
-    assert.equal(c.ip, "127.0.0.1");
-    assert.equal(c.listenBacklog, 64);
-    assert.equal(c.loggingLevel, "DEBUG");
-    assert.equal(c.agencies, 3);
-    assert.equal(c.storagePath, "/tmp/bets.csv");
-    assert.equal(c.sync, "none");
-    assert.equal(c.idleTimeoutMs, 90_000);
-    assert.equal(c.maxConnections, 10);
+    assertFields(c, {
+      port: 23456,
+      ip: "127.0.0.1",
+      listenBacklog: 64,
+      loggingLevel: "DEBUG",
+      agencies: 3,
+      storagePath: "/tmp/bets.csv",
+      sync: "none",
+      idleTimeoutMs: 90_000,
+      maxConnections: 10,
+    });
   });
 
   it("HELLO_TIMEOUT bounds the first byte, HELLO, a begun frame and a TLS handshake", () => {
     const c = loadServerConfig(COURSE_INI, { HELLO_TIMEOUT: "3s" });
-    assert.equal(c.helloTimeoutMs, 3000);
-    assert.equal(c.firstByteTimeoutMs, 3000);
-    assert.equal(c.frameTimeoutMs, 3000);
-    assert.equal(c.tlsHandshakeTimeoutMs, 3000);
+    assertFields(c, {
+      helloTimeoutMs: 3000,
+      firstByteTimeoutMs: 3000,
+      frameTimeoutMs: 3000,
+      tlsHandshakeTimeoutMs: 3000,
+    });
   });
 
   it("an empty environment variable does not override the file", () => {
@@ -103,10 +118,7 @@ describe("server config (config.ini)", () => {
       "[DEFAULT]\nserver_port = 1111\nLogging_Level = debug\nagencies=2\n",
       {},
     );
-    assert.equal(c.port, 1111);
-    assert.equal(c.loggingLevel, "DEBUG");
-    assert.equal(c.loggingLevelText, "debug");
-    assert.equal(c.agencies, 2);
+    assertFields(c, { port: 1111, loggingLevel: "DEBUG", loggingLevelText: "debug", agencies: 2 });
   });
 
   it("keys outside any section are read too", () => {
@@ -158,31 +170,35 @@ describe("server config (config.ini)", () => {
 describe("agency config (config.yaml)", () => {
   it("reads the file as the course's tests write it", () => {
     const c = loadClientConfig(COURSE_YAML, {});
-    assert.equal(c.serverAddress, "server:12345");
-    assert.equal(c.host, "server");
-    assert.equal(c.port, 12345);
-    assert.equal(c.loopAmount, 5);
-    assert.equal(c.loopPeriodMs, 100);
-    assert.equal(c.loopPeriodText, "100ms");
-    assert.equal(c.logLevel, "DEBUG");
-    assert.equal(c.logLevelText, "DEBUG");
-    assert.equal(c.batchMaxAmount, 10);
-    assert.equal(c.id, 1);
-    assert.equal(c.mode, "batch");
-    assert.equal(c.dataFile, "./.data/agency-1.csv");
+    assertFields(c, {
+      serverAddress: "server:12345",
+      host: "server",
+      port: 12345,
+      loopAmount: 5,
+      loopPeriodMs: 100,
+      loopPeriodText: "100ms",
+      logLevel: "DEBUG",
+      logLevelText: "DEBUG",
+      batchMaxAmount: 10,
+      id: 1,
+      mode: "batch",
+      dataFile: "./.data/agency-1.csv",
+    });
   });
 
   it("defaults for an empty file", () => {
     const c = loadClientConfig("", {});
-    assert.equal(c.serverAddress, "localhost:12345");
-    assert.equal(c.loopAmount, 5);
-    assert.equal(c.loopPeriodMs, 5000);
-    assert.equal(c.loopPeriodText, "5s");
-    assert.equal(c.logLevel, "INFO");
-    assert.equal(c.batchMaxAmount, 100);
-    assert.equal(c.window, 32);
-    assert.equal(c.secret, "");
-    assert.equal(c.retryBudgetMs, 60_000);
+    assertFields(c, {
+      serverAddress: "localhost:12345",
+      loopAmount: 5,
+      loopPeriodMs: 5000,
+      loopPeriodText: "5s",
+      logLevel: "INFO",
+      batchMaxAmount: 100,
+      window: 32,
+      secret: "",
+      retryBudgetMs: 60_000,
+    });
   });
 
   it("CLI_* environment variables win over the file", () => {
@@ -196,18 +212,20 @@ describe("agency config (config.yaml)", () => {
       CLI_MODE: "echo",
       CLI_DATA_FILE: "/data/agency.csv",
     });
-    assert.equal(c.id, 3);
-    assert.equal(c.serverAddress, "127.0.0.1:5000");
-    assert.equal(c.host, "127.0.0.1");
-    assert.equal(c.port, 5000);
-    assert.equal(c.loopAmount, 7);
-    assert.equal(c.loopPeriodMs, 90_000);
-    assert.equal(c.loopPeriodText, "1m30s");
-    assert.equal(c.logLevel, "INFO");
-    assert.equal(c.logLevelText, "info");
-    assert.equal(c.batchMaxAmount, 50);
-    assert.equal(c.mode, "echo");
-    assert.equal(c.dataFile, "/data/agency.csv");
+    assertFields(c, {
+      id: 3,
+      serverAddress: "127.0.0.1:5000",
+      host: "127.0.0.1",
+      port: 5000,
+      loopAmount: 7,
+      loopPeriodMs: 90_000,
+      loopPeriodText: "1m30s",
+      logLevel: "INFO",
+      logLevelText: "info",
+      batchMaxAmount: 50,
+      mode: "echo",
+      dataFile: "/data/agency.csv",
+    });
   });
 
   it("CLI_ID picks the agency's data file by default", () => {

@@ -7,66 +7,16 @@ import { ErrorCode, type Fault, isFault } from "../../shared/src/errors.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
 import {
   encodeFrame,
-  FLAG_MORE,
   type Frame,
   HEADER_SIZE,
   MAX_FRAME,
   MAX_PAYLOAD,
   MsgType,
 } from "../../shared/src/protocol/frame.js";
-import {
-  AgencyState,
-  BatchBuilder,
-  encodeAck,
-  encodeDone,
-  encodeFaultReply,
-  encodeHello,
-  encodeNotReady,
-  encodeWelcome,
-  encodeWinners,
-  encodeWinnersRequest,
-} from "../../shared/src/protocol/messages.js";
-import { hex } from "../lib/codec.js";
+import { encodeAck, encodeDone, encodeHello } from "../../shared/src/protocol/messages.js";
+import { batchFrame, bytewise, decodeChunks, hex, messageFixtures } from "../lib/codec.js";
 
-function batchFrame(type: typeof MsgType.BET | typeof MsgType.BATCH, n: number): Buffer {
-  const b = new BatchBuilder();
-  for (let i = 0; i < n; i++) {
-    assert.ok(
-      b.addStrings([`Nombre ${i}`, `Apellído|${i}`, String(30000000 + i), "1999-03-17", String(i)]),
-    );
-  }
-  return b.build(type, 100 + n, 7 * n);
-}
-
-function fullBatchFrame(): Buffer {
-  const b = new BatchBuilder();
-  while (b.addStrings(["x".repeat(200), "ñ".repeat(100), "1234567890", "2000-01-01", "7574"]));
-  return b.build(MsgType.BATCH, 0xfffffffe, 123456);
-}
-
-/** One of each message type, plus edge sizes. */
-const FIXTURES: Array<[string, Buffer]> = [
-  ["HELLO", encodeHello(1, { agency: 3, secret: "s" })],
-  ["HELLO empty secret", encodeHello(2, { agency: 1, secret: "" })],
-  ["BET", batchFrame(MsgType.BET, 1)],
-  ["BATCH of 10", batchFrame(MsgType.BATCH, 10)],
-  ["BATCH filled by BatchBuilder", fullBatchFrame()],
-  ["frame of exactly 8192 bytes", encodeFrame(MsgType.BATCH, 1, Buffer.alloc(MAX_PAYLOAD, 0x5a))],
-  ["DONE", encodeDone(3, 78697)],
-  ["WINNERS_REQUEST wait", encodeWinnersRequest(4, true)],
-  ["WINNERS_REQUEST no wait", encodeWinnersRequest(5, false)],
-  ["ACK", encodeAck(6, 10)],
-  ["WELCOME", encodeWelcome(7, { committed: 0, state: AgencyState.OPEN })],
-  ["REJECT", encodeFaultReply(MsgType.REJECT, 8, ErrorCode.INVALID_DATE, "2023-02-30", 3)],
-  ["ERROR", encodeFaultReply(MsgType.ERROR, 9, ErrorCode.FRAME_TOO_LARGE, "too large")],
-  ["NOT_READY (empty payload)", encodeNotReady(10)],
-  ["WINNERS", encodeWinners(11, ["30904465", "12"])[0]!],
-  ...encodeWinners(
-    12,
-    Array.from({ length: 1000 }, (_, i) => String(1_000_000_000 + i)),
-  ).map((f, i): [string, Buffer] => [`WINNERS part ${i}`, f]),
-  ["raw frame with flags MORE", encodeFrame(MsgType.ACK, 0, hex("00000001"), FLAG_MORE)],
-];
+const FIXTURES = messageFixtures();
 
 interface Plain {
   type: number;
@@ -89,30 +39,10 @@ function expected(bytes: Buffer): Plain {
   };
 }
 
-function drain(d: FrameDecoder, out: Plain[]): Fault | null {
-  for (;;) {
-    const f = d.next();
-    if (f === null) return null;
-    if (isFault(f)) return f;
-    out.push(plain(f as Frame));
-  }
-}
-
+/** Decodes the chunks with one FrameDecoder: the frames as plain values, and the fault that ended it. */
 function feed(chunks: Buffer[]): { frames: Plain[]; fault: Fault | null } {
-  const d = new FrameDecoder();
-  const frames: Plain[] = [];
-  for (const c of chunks) {
-    d.push(c);
-    const f = drain(d, frames);
-    if (f) return { frames, fault: f };
-  }
-  return { frames, fault: d.end() };
-}
-
-function bytewise(b: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < b.length; i++) out.push(b.subarray(i, i + 1));
-  return out;
+  const { frames, fault } = decodeChunks(chunks);
+  return { frames: frames.map(plain), fault };
 }
 
 describe("fixtures", () => {

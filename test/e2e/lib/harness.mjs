@@ -267,6 +267,17 @@ export function generateCompose(clients, mode, { replicas, tls } = {}) {
   check("sh", ["generar-compose.sh", COMPOSE_FILE, String(clients)], { env });
 }
 
+/**
+ * Everything a run reads: server/config.ini (writeServerConfig's `server` options),
+ * client/config.yaml (writeClientConfig's `client` options) and the compose file for
+ * `clients` agencies (generateCompose's `mode`, `replicas` and `tls`).
+ */
+export function setUpProject({ clients, mode, replicas, tls, server, client }) {
+  writeServerConfig(server);
+  writeClientConfig(client);
+  generateCompose(clients, mode, { replicas, tls });
+}
+
 // ---------------------------------------------------------------------------------
 // Server replicas on PostgreSQL (SERVER_REPLICAS=N)
 
@@ -326,6 +337,16 @@ export function compose(args, opts) {
 export function composeUp() {
   const r = compose(["up", "-d"], { timeout: 120 * SECOND });
   if (r.status !== 0) throw new Error(`docker compose up -d failed:\n${r.stdout}\n${r.stderr}`);
+}
+
+/** Brings the project up, awaits `body()` and takes the project down however it ended. */
+export async function whileUp(body) {
+  composeUp();
+  try {
+    return await body();
+  } finally {
+    composeDown();
+  }
 }
 
 /** Stops (SIGTERM, `grace` seconds) and removes the project's containers and network. */

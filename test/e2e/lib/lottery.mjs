@@ -10,7 +10,9 @@ import {
   exitCode,
   exitsOf,
   failures,
+  followLogs,
   show,
+  writeAgencyFile,
 } from "./harness.mjs";
 
 const WINNING_NUMBER = 7574;
@@ -21,6 +23,29 @@ export function agencyRows(rows, winners) {
     const number = winners.includes(i) ? WINNING_NUMBER : i < WINNING_NUMBER ? i : i + 1;
     return `Name,Surname,${String(i).padStart(8, "0")},2000-01-01,${number}`;
   });
+}
+
+/** Writes .data/agency-N.csv for each agency { rows, winners } (agency 1 first). */
+export function writeAgencies(agencies) {
+  for (const [i, { rows, winners }] of agencies.entries()) {
+    writeAgencyFile(i + 1, agencyRows(rows, winners));
+  }
+}
+
+/**
+ * Follows the logs (followLogs `name`, with `options` such as cwd and timeout) until the
+ * lottery of `expected.length` agencies and `totalBets` bets is done, or every agency has
+ * exited and the logs settled; then checks the run (checkLottery, one server). Returns the
+ * messages.
+ */
+export async function followLottery(name, expected, totalBets, options = {}) {
+  const names = clientNames(expected.length);
+  const { messages } = await followLogs(name, (m) => lotteryDone(m, names, totalBets), {
+    ...options,
+    settled: (m) => allExited(m, names),
+  });
+  checkLottery(messages, expected, totalBets);
+  return messages;
 }
 
 /**
