@@ -15,7 +15,7 @@ import {
   QuinielaError,
 } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
-import { sleep } from "../../shared/src/net.js";
+import { Backoff, sleep } from "../../shared/src/net.js";
 import { type Frame, MAX_FRAME, MsgType } from "../../shared/src/protocol/frame.js";
 import {
   AgencyState,
@@ -176,7 +176,7 @@ export class Agency {
    */
   private async connect(): Promise<{ link: Link; committed: number; state: number }> {
     const started = Date.now();
-    let delay = 50;
+    const backoff = new Backoff();
     let attempt = 0;
     await this.rotation.startRound();
     for (;;) {
@@ -229,8 +229,7 @@ export class Agency {
           port: target.port,
         });
         if (this.rotation.fail()) {
-          await sleep(delay * (0.5 + Math.random()), this.ac.signal);
-          delay = Math.min(delay * 2, 2000);
+          await backoff.wait(this.ac.signal);
           await this.rotation.startRound();
         }
       }

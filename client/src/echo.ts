@@ -5,7 +5,7 @@ import { Rotation } from "../../shared/src/address.js";
 import type { ClientConfig } from "../../shared/src/config.js";
 import { FatalCode, QuinielaError } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
-import { sleep } from "../../shared/src/net.js";
+import { Backoff, sleep } from "../../shared/src/net.js";
 
 function exchange(
   host: string,
@@ -56,7 +56,7 @@ export class EchoClient {
     for (let n = 1; n <= cfg.loopAmount && !this.ac.signal.aborted; n++) {
       const msg = `[CLIENT ${cfg.id}] Message N°${n}`;
       const started = Date.now();
-      let delay = 50;
+      const backoff = new Backoff();
       await this.rotation.startRound();
       for (;;) {
         const target = this.rotation.current;
@@ -81,8 +81,7 @@ export class EchoClient {
           });
           // the next address at once; backoff only after every address failed
           if (this.rotation.fail()) {
-            await sleep(delay * (0.5 + Math.random()), this.ac.signal);
-            delay = Math.min(delay * 2, 2000);
+            await backoff.wait(this.ac.signal);
             await this.rotation.startRound();
           }
         }

@@ -50,3 +50,21 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", done, { once: true });
   });
 }
+
+/**
+ * Exponential backoff with jitter between rounds of connection attempts: 10 ms doubling to 2 s.
+ * It starts low because the common failure is an agency that started before its server listens
+ * (Docker Compose starts both at once): a refused connection costs one local round trip, and a
+ * 50 ms first wait was most of an agency's delay on the course's data.
+ */
+export class Backoff {
+  static readonly FIRST_MS = 10;
+  static readonly MAX_MS = 2000;
+  private delay = Backoff.FIRST_MS;
+
+  /** Sleeps the current delay (×0.5–1.5), then doubles it. */
+  async wait(signal?: AbortSignal): Promise<void> {
+    await sleep(this.delay * (0.5 + Math.random()), signal);
+    this.delay = Math.min(this.delay * 2, Backoff.MAX_MS);
+  }
+}
