@@ -10,32 +10,23 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { AgencyState } from "../../shared/src/protocol/messages.js";
-import { generateDataset } from "../../tools/gen-data.js";
 import {
-  alive,
-  compareStored,
+  actions,
   count,
-  describeFrame,
-  diagnoseAgencies,
-  freePort,
-  guard,
-  int,
-  killHard,
   loggedWinnerCount,
   loggedWinners,
-  pick,
-  RawClient,
-  reap,
-  rng,
-  seedsFrom,
-  sleep,
-  spawnServer,
-  startServerOn,
-  tail,
   waitCount,
-} from "./lib/faults.js";
-import { actions, cleanup, type Proc, startAgency, stop, tempDir } from "./lib/procs.js";
+} from "../../kit/log-lines.js";
+import { freePort } from "../../kit/ports.js";
+import { killHard, type ManagedProcess, reap, stop } from "../../kit/proc.js";
+import { cleanup, spawnServer, startAgency, startServerOn, tempDir } from "../../kit/programs.js";
+import { describeFrame, RawClient } from "../../kit/raw-client.js";
+import { diagnoseAgencies, tail } from "../../kit/report.js";
+import { int, pick, rng, seedsFrom } from "../../kit/rng.js";
+import { compareStored } from "../../kit/stored.js";
+import { guard, sleep } from "../../kit/wait.js";
+import { AgencyState } from "../../shared/src/protocol/messages.js";
+import { generateDataset } from "../../tools/gen-data.js";
 
 const RUNS = Number(process.env.CRASH_RUNS ?? 30);
 const BASE = Number(process.env.CRASH_BASE ?? 20240501);
@@ -79,7 +70,7 @@ async function crashRun(seed: number): Promise<string> {
   const kills = r() < 0.5 ? 1 : r() < 0.7 ? 2 : 3;
   const port = await freePort();
   const env = { AGENCIES: "5", LOGGING_LEVEL: process.env.CRASH_LOG_LEVEL ?? "INFO" };
-  const procs: Proc[] = [];
+  const procs: ManagedProcess[] = [];
   const story: string[] = [`maxAmount=${maxAmount} window=${window}`];
   const ctx = () =>
     `crash run seed=${seed} (replay: CRASH_SEED=${seed} node --test dist/test/integration/crash.test.js) [${story.join("; ")}]`;
@@ -107,7 +98,7 @@ async function crashRun(seed: number): Promise<string> {
           `${ctx()}: ${err.message}\nserver:\n${tail(server)}\n${agencies.map((a) => tail(a, 4)).join("\n--\n")}${diagnoseAgencies(agencies, bets)}`,
         );
       });
-      assert.ok(alive(server), `${ctx()}: the server died on its own:\n${tail(server)}`);
+      assert.ok(server.alive, `${ctx()}: the server died on its own:\n${tail(server)}`);
       await sleep(delay);
       const drawn = count(server, DRAWN) > 0;
       await killHard(server);
@@ -126,7 +117,7 @@ async function crashRun(seed: number): Promise<string> {
       procs.push(server);
     }
     const codes = await guard(
-      Promise.all(agencies.map((a) => a.exited)),
+      Promise.all(agencies.map((a) => a.code)),
       30_000,
       () =>
         `${ctx()}: agencies did not finish; server:\n${tail(server)}\n${agencies.map((a) => tail(a, 5)).join("\n--\n")}${diagnoseAgencies(agencies, bets)}`,
@@ -183,7 +174,7 @@ describe("crash after some agencies finished and after the draw", () => {
     const files = await dataset(dir, 99, bets, winners, true);
     const port = await freePort();
     const env = { AGENCIES: "5", LOGGING_LEVEL: "DEBUG" };
-    const procs: Proc[] = [];
+    const procs: ManagedProcess[] = [];
     try {
       let server = await startServerOn(port, env, dir);
       procs.push(server);
@@ -211,9 +202,9 @@ describe("crash after some agencies finished and after the draw", () => {
         agencies[i] = a;
         procs.push(a);
       }
-      const all = agencies as Proc[];
+      const all = agencies as ManagedProcess[];
       const codes = await guard(
-        Promise.all(all.map((a) => a.exited)),
+        Promise.all(all.map((a) => a.code)),
         60_000,
         () => `agencies did not finish:\n${tail(server)}`,
       );
@@ -269,7 +260,7 @@ describe("crash after some agencies finished and after the draw", () => {
       const first = journal.startsWith("done,1,2\r\n");
       const port = await freePort();
       const env = { AGENCIES: "2" };
-      const procs: Proc[] = [];
+      const procs: ManagedProcess[] = [];
       try {
         let server = await startServerOn(port, env, dir);
         procs.push(server);

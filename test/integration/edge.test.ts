@@ -10,21 +10,20 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { ErrorCode, isFault } from "../../shared/src/errors.js";
-import { MsgType } from "../../shared/src/protocol/frame.js";
-import { decodeAck, decodeFaultReply, encodeHello } from "../../shared/src/protocol/messages.js";
-import { RawClient } from "./lib/faults.js";
+import { actions } from "../../kit/log-lines.js";
+import { stop } from "../../kit/proc.js";
 import {
-  actions,
   cleanup,
   ROOT,
   type RunOptions,
   startAgency,
   startServer,
-  stop,
   tempDir,
-} from "./lib/procs.js";
-import { batch } from "./lib/raw.js";
+} from "../../kit/programs.js";
+import { batch, RawClient } from "../../kit/raw-client.js";
+import { ErrorCode, isFault } from "../../shared/src/errors.js";
+import { MsgType } from "../../shared/src/protocol/frame.js";
+import { decodeAck, decodeFaultReply, encodeHello } from "../../shared/src/protocol/messages.js";
 
 const INJECT: RunOptions = {
   nodeArgs: ["--import", pathToFileURL(join(ROOT, "dist/test/integration/lib/inject.js")).href],
@@ -89,7 +88,7 @@ describe("process edge", () => {
     peers.push(agency.socket);
     await agency.hello(1);
     server.child.kill("SIGUSR2");
-    assert.equal(await server.exited, 1, server.stderr);
+    assert.equal(await server.code, 1, server.stderr);
     assertCrashThenClose(server.lines, "uncaughtException", "injected crash", [
       /action: connection \| result: success .*code: SHUTTING_DOWN/,
       /action: close_listener \| result: success/,
@@ -119,7 +118,7 @@ describe("process edge", () => {
     );
     await agency.waitFor(/action: notificar_fin \| result: success/);
     agency.child.kill("SIGHUP");
-    assert.equal(await agency.exited, 1, agency.stderr);
+    assert.equal(await agency.code, 1, agency.stderr);
     assertCrashThenClose(agency.lines, "unhandledRejection", "injected rejection", [
       /action: close_connection \| result: success \| client_id: 1/,
       /action: shutdown \| result: success/,
@@ -136,7 +135,7 @@ describe("process edge", () => {
     server.child.kill("SIGINT");
     server.child.kill("SIGTERM");
     server.child.kill("SIGCONT");
-    const code = await server.exited;
+    const code = await server.code;
     assert.ok(code === 128 + 2 || code === 128 + 15, `exit ${code}`);
     const lines = server.lines.join("\n");
     assert.equal(actions(server.lines, "signal_received").length, 2);
@@ -204,7 +203,7 @@ describe("process edge", () => {
     assert.equal(failure, ErrorCode.STORAGE_FAILURE);
     assert.ok(acked > 0, "the batches before the limit were stored and acknowledged");
     // the file store cannot go on: the server closes and exits 1
-    assert.equal(await server.exited, 1);
+    assert.equal(await server.code, 1);
     assert.match(server.lines.join("\n"), /action: storage \| result: fail/);
     // every acknowledged row is on disk, whole, in order (the rest is a torn tail at most)
     const text = readFileSync(join(d, "bets.csv"), "utf8");

@@ -9,31 +9,28 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { MsgType } from "../../shared/src/protocol/frame.js";
-import { generateDataset } from "../../tools/gen-data.js";
 import {
-  alive,
-  compareStored,
-  count,
-  diagnoseAgencies,
   type FaultKind,
   type FaultPlan,
   FaultProxy,
   type FrameTarget,
-  freePort,
-  guard,
-  int,
+} from "../../kit/fault-proxy.js";
+import {
+  actions,
+  count,
   loggedWinnerCount,
   loggedWinners,
-  pick,
-  reap,
-  rng,
-  seedsFrom,
-  startServerOn,
-  tail,
   waitCount,
-} from "./lib/faults.js";
-import { actions, cleanup, type Proc, startAgency, tempDir } from "./lib/procs.js";
+} from "../../kit/log-lines.js";
+import { freePort } from "../../kit/ports.js";
+import { type ManagedProcess, reap } from "../../kit/proc.js";
+import { cleanup, startAgency, startServerOn, tempDir } from "../../kit/programs.js";
+import { diagnoseAgencies, tail } from "../../kit/report.js";
+import { int, pick, rng, seedsFrom } from "../../kit/rng.js";
+import { compareStored } from "../../kit/stored.js";
+import { guard } from "../../kit/wait.js";
+import { MsgType } from "../../shared/src/protocol/frame.js";
+import { generateDataset } from "../../tools/gen-data.js";
 
 const RUNS = Number(process.env.FAULT_RUNS ?? 6);
 const BASE = Number(process.env.FAULT_BASE ?? 5150);
@@ -68,9 +65,14 @@ function agencyEnv(file: string, maxAmount: number): Record<string, string> {
 }
 
 /** Waits for the agencies, then checks exit codes, the stored multiset and the winners. */
-async function verify(ctx: string, run: Run, agencies: Proc[], server: Proc): Promise<number> {
+async function verify(
+  ctx: string,
+  run: Run,
+  agencies: ManagedProcess[],
+  server: ManagedProcess,
+): Promise<number> {
   const codes = await guard(
-    Promise.all(agencies.map((a) => a.exited)),
+    Promise.all(agencies.map((a) => a.code)),
     45_000,
     () =>
       `${ctx}: agencies did not finish\nserver:\n${tail(server)}\n${agencies.map((a) => tail(a, 6)).join("\n--\n")}${diagnoseAgencies(agencies, run.bets)}`,
@@ -153,7 +155,7 @@ describe("connection faults through a proxy", () => {
       ];
       const ctx = `fault run seed=${seed} (replay: FAULT_SEED=${seed} node --test dist/test/integration/faults.test.js)`;
       const port = await freePort();
-      const procs: Proc[] = [];
+      const procs: ManagedProcess[] = [];
       let proxy: FaultProxy | null = null;
       try {
         // short server timeouts, so that stalls also make the server cut connections
@@ -175,7 +177,7 @@ describe("connection faults through a proxy", () => {
           agencies,
           server,
         );
-        assert.ok(alive(server), `${ctx}: server died\n${tail(server)}`);
+        assert.ok(server.alive, `${ctx}: server died\n${tail(server)}`);
         const summary = JSON.stringify(proxy.summary());
         const cuts = server.lines.filter((l) => /action: connection \| result: fail/.test(l));
         const codes: Record<string, number> = {};
@@ -202,7 +204,7 @@ describe("SIGTERM during ingest, then a restart", () => {
     const run = await dataset(seed, r);
     const port = await freePort();
     const env = { AGENCIES: "5", LOGGING_LEVEL: "DEBUG" };
-    const procs: Proc[] = [];
+    const procs: ManagedProcess[] = [];
     try {
       let server = await startServerOn(port, env, run.dir);
       procs.push(server);
@@ -221,7 +223,7 @@ describe("SIGTERM during ingest, then a restart", () => {
         await waitCount(server, re, n, 30_000, () => count(server, /action: sorteo/) > 0);
         server.child.kill("SIGTERM");
         const code = await guard(
-          server.exited,
+          server.code,
           10_000,
           () => `server exit after SIGTERM\n${tail(server)}`,
         );
@@ -239,7 +241,7 @@ describe("SIGTERM during ingest, then a restart", () => {
       const rows = await verify(`SIGTERM run seed=${seed}`, run, agencies, server);
       const last = server;
       last.child.kill("SIGTERM");
-      assert.equal(await last.exited, 0);
+      assert.equal(await last.code, 0);
       console.log(`sigterm: passed: ${rows} bets; ${stops.join("; ")}`);
     } finally {
       await reap(procs);

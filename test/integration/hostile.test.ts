@@ -7,6 +7,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { actions } from "../../kit/log-lines.js";
+import { stop } from "../../kit/proc.js";
+import { cleanup, type ServerProc, startAgency, startServer, tempDir } from "../../kit/programs.js";
+import { batch, exchange } from "../../kit/raw-client.js";
 import { ErrorCode, errorName } from "../../shared/src/errors.js";
 import {
   encodeFrame,
@@ -20,16 +24,6 @@ import {
   encodeHello,
   encodeWinnersRequest,
 } from "../../shared/src/protocol/messages.js";
-import {
-  actions,
-  cleanup,
-  type ServerProc,
-  startAgency,
-  startServer,
-  stop,
-  tempDir,
-} from "./lib/procs.js";
-import { batch, exchange } from "./lib/raw.js";
 
 function errorCodeOf(frames: { type: number; payload: Buffer }[]): string {
   const e = frames.find((f) => f.type === MsgType.ERROR || f.type === MsgType.REJECT);
@@ -207,7 +201,7 @@ describe("hostile input", () => {
       { CLI_DATA_FILE: join(dir, "a2.csv"), CLI_BATCH_MAXAMOUNT: "64" },
       dir,
     );
-    assert.deepEqual(await Promise.all([a1.exited, a2.exited]), [0, 0], a1.stderr + a2.stderr);
+    assert.deepEqual(await Promise.all([a1.code, a2.code]), [0, 0], a1.stderr + a2.stderr);
     assert.equal(actions(a1.lines, "consulta_ganadores")[0]?.cant_ganadores, "3");
     assert.equal(actions(a2.lines, "consulta_ganadores")[0]?.cant_ganadores, "1");
     const stored = readFileSync(join(dir, "bets.csv"), "utf8").split("\r\n").filter(Boolean);

@@ -5,8 +5,10 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { actions } from "../../kit/log-lines.js";
+import { stop } from "../../kit/proc.js";
+import { cleanup, startAgency, startServer, tempDir } from "../../kit/programs.js";
 import { COURSE_WINNERS, courseFiles } from "./lib/course.js";
-import { actions, cleanup, startAgency, startServer, stop, tempDir } from "./lib/procs.js";
 
 /** Python's csv module reads the stored file and compares it, as a multiset, with the inputs. */
 function pythonCompare(stored: string, inputs: string[]): { equal: boolean; rows: number } {
@@ -44,7 +46,7 @@ describe("lottery with real processes", () => {
     const agencies = files.map((f, i) =>
       startAgency(i + 1, server.port, { CLI_DATA_FILE: f, CLI_BATCH_MAXAMOUNT: "100" }, dir),
     );
-    const codes = await Promise.all(agencies.map((a) => a.exited));
+    const codes = await Promise.all(agencies.map((a) => a.code));
     assert.deepEqual(codes, [0, 0, 0, 0, 0], agencies.map((a) => a.stderr).join("\n"));
     const winners = agencies.map((a) =>
       Number(actions(a.lines, "consulta_ganadores")[0]?.cant_ganadores),
@@ -84,7 +86,7 @@ describe("lottery with real processes", () => {
       },
       dir,
     );
-    assert.equal(await agency.exited, 0, agency.stderr);
+    assert.equal(await agency.code, 0, agency.stderr);
     assert.equal(await stop(server), 0);
     const sent = actions(agency.lines, "apuesta_enviada");
     assert.deepEqual(
@@ -112,7 +114,7 @@ describe("lottery with real processes", () => {
       `server:\n  address: "127.0.0.1:${server.port}"\nloop:\n  amount: 3\n  period: "10ms"\nlog:\n  level: "INFO"\n`,
     );
     const agency = startAgency(4, server.port, { CLI_MODE: "echo" }, dir);
-    assert.equal(await agency.exited, 0, agency.stderr);
+    assert.equal(await agency.code, 0, agency.stderr);
     assert.equal(await stop(server), 0);
     const config = agency.lines.find((l) => l.includes("action: config"))!;
     assert.match(
@@ -149,13 +151,13 @@ describe("lottery with real processes", () => {
     const server = await startServer({ AGENCIES: "1", AGENCY_SECRETS: "1:s3cr3t" }, dir);
     const env = { CLI_DATA_FILE: join(dir, "a1.csv") };
     const impostor = startAgency(1, server.port, { ...env, CLI_SECRET: "guess" }, dir);
-    assert.equal(await impostor.exited, 1);
+    assert.equal(await impostor.code, 1);
     assert.match(impostor.stderr, /^fatal: server error AUTH_FAILED/m);
     await server.waitFor(/code: AUTH_FAILED/);
     const anonymous = startAgency(1, server.port, env, dir);
-    assert.equal(await anonymous.exited, 1);
+    assert.equal(await anonymous.code, 1);
     const real = startAgency(1, server.port, { ...env, CLI_SECRET: "s3cr3t" }, dir);
-    assert.equal(await real.exited, 0, real.stderr);
+    assert.equal(await real.code, 0, real.stderr);
     assert.equal(actions(real.lines, "consulta_ganadores")[0]?.cant_ganadores, "1");
     assert.equal(await stop(server), 0);
     assert.equal(readFileSync(join(dir, "bets.csv"), "utf8").split("\r\n").length - 1, 1);

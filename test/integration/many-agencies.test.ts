@@ -5,36 +5,30 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { actions } from "../../kit/log-lines.js";
+import { type ManagedProcess, reap, stop } from "../../kit/proc.js";
+import { AGENCY_JS, cleanup, run, startAgency, startServer, tempDir } from "../../kit/programs.js";
+import { tail } from "../../kit/report.js";
+import { compareStored } from "../../kit/stored.js";
+import { guard } from "../../kit/wait.js";
 import { defaultWinners, generateDataset } from "../../tools/gen-data.js";
-import { compareStored, guard, reap, tail } from "./lib/faults.js";
-import {
-  AGENCY_JS,
-  actions,
-  cleanup,
-  type Proc,
-  run,
-  startAgency,
-  startServer,
-  stop,
-  tempDir,
-} from "./lib/procs.js";
 
 const dirs: string[] = [];
-const procs: Proc[] = [];
+const procs: ManagedProcess[] = [];
 after(async () => {
   await reap(procs);
   dirs.forEach(cleanup);
 });
 
 /** The agency program with arguments (the load generator), collecting its lines. */
-function fleet(args: string[], env: Record<string, string>, cwd: string): Proc {
+function fleet(args: string[], env: Record<string, string>, cwd: string): ManagedProcess {
   // the flag the quiniela-agency bin's shebang gives
   const p = run(AGENCY_JS, env, cwd, { args, nodeArgs: ["--max-semi-space-size=2"] });
   procs.push(p);
   return p;
 }
 
-function countLines(p: Proc, re: RegExp): number {
+function countLines(p: ManagedProcess, re: RegExp): number {
   return p.lines.filter((l) => re.test(l)).length;
 }
 
@@ -52,7 +46,7 @@ describe("load generator: many agencies from one process", () => {
       { CLI_SERVER_ADDRESS: `127.0.0.1:${server.port}`, CLI_LOG_LEVEL: "INFO" },
       dir,
     );
-    const code = await guard(f.exited, 90_000, () => tail(f));
+    const code = await guard(f.code, 90_000, () => tail(f));
     assert.equal(code, 0, tail(f));
     const results = actions(f.lines, "consulta_ganadores");
     assert.equal(results.length, 200);
@@ -89,7 +83,7 @@ describe("load generator: many agencies from one process", () => {
     const f = fleet(["--agencies", "1-3, 5", "--data", dir, "--concurrency", "2"], env, dir);
     const single = startAgency(4, server.port, { CLI_DATA_FILE: join(dir, "agency-4.csv") }, dir);
     procs.push(single);
-    assert.deepEqual(await Promise.all([f.exited, single.exited]), [0, 0], tail(f));
+    assert.deepEqual(await Promise.all([f.code, single.code]), [0, 0], tail(f));
     assert.deepEqual(
       actions(f.lines, "consulta_ganadores")
         .map((m) => [Number(m.client_id), Number(m.cant_ganadores)])
@@ -125,7 +119,7 @@ describe("load generator: many agencies from one process", () => {
       () => tail(f),
     );
     f.child.kill("SIGTERM");
-    assert.equal(await f.exited, 0, tail(f));
+    assert.equal(await f.code, 0, tail(f));
     const closed = actions(f.lines, "close_connection").map((m) => Number(m.client_id));
     assert.equal(new Set(closed).size, 100, "every agency was connected, waiting for the draw");
     assert.ok(f.lines.some((l) => l.includes("action: shutdown | result: success")));
@@ -145,7 +139,7 @@ describe("load generator: many agencies from one process", () => {
     ];
     for (const [args, extra, re] of cases) {
       const p = fleet(args, { ...env, ...extra }, dir);
-      assert.equal(await p.exited, 1, args.join(" "));
+      assert.equal(await p.code, 1, args.join(" "));
       assert.match(p.stderr, new RegExp(`^fatal: .*${re.source}`, "m"));
     }
   });

@@ -10,42 +10,29 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
+import { actions, count, loggedWinnerCount, waitCount } from "../../kit/log-lines.js";
+import { freePort } from "../../kit/ports.js";
+import { killHard, type ManagedProcess, reap, stop } from "../../kit/proc.js";
+import {
+  COURSE_DATA,
+  cleanup,
+  type ServerProc,
+  spawnServer,
+  startAgency,
+  startServerOn,
+  tempDir,
+} from "../../kit/programs.js";
+import { describeFrame, RawClient } from "../../kit/raw-client.js";
+import { tail } from "../../kit/report.js";
+import { int, rng, seedsFrom } from "../../kit/rng.js";
+import { compareStored } from "../../kit/stored.js";
+import { guard, sleep } from "../../kit/wait.js";
 import { LOCK_CLASS, LOCK_DRAW } from "../../server/src/storage/pg-schema.js";
 import { ErrorCode, isFault } from "../../shared/src/errors.js";
 import { MsgType } from "../../shared/src/protocol/frame.js";
 import { BatchBuilder, decodeAck, decodeFaultReply } from "../../shared/src/protocol/messages.js";
 import { COURSE_WINNERS, courseFiles } from "./lib/course.js";
-import {
-  alive,
-  compareStored,
-  count,
-  describeFrame,
-  freePort,
-  guard,
-  int,
-  killHard,
-  loggedWinnerCount,
-  RawClient,
-  reap,
-  rng,
-  seedsFrom,
-  sleep,
-  spawnServer,
-  startServerOn,
-  tail,
-  waitCount,
-} from "./lib/faults.js";
 import { pgSkip, startTestPg, type TestPg } from "./lib/pg.js";
-import {
-  actions,
-  COURSE_DATA,
-  cleanup,
-  type Proc,
-  type ServerProc,
-  startAgency,
-  stop,
-  tempDir,
-} from "./lib/procs.js";
 
 const ACKED = /action: apuesta_recibida \| result: success/;
 const DRAWN = /action: sorteo \| result: success/;
@@ -58,7 +45,7 @@ const COURSE_FILES = [1, 2, 3, 4, 5].map((i) => join(COURSE_DATA, `agency-${i}.c
 describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
   let pgt: TestPg;
   const dirs: string[] = [];
-  const procs: Proc[] = [];
+  const procs: ManagedProcess[] = [];
   before(async () => {
     pgt = await startTestPg();
   });
@@ -96,7 +83,11 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
 
   const addr = (s: ServerProc) => `127.0.0.1:${s.port}`;
 
-  function agencies(files: string[], address: (i: number) => string, cwd: string): Proc[] {
+  function agencies(
+    files: string[],
+    address: (i: number) => string,
+    cwd: string,
+  ): ManagedProcess[] {
     const out = files.map((f, i) =>
       startAgency(
         i + 1,
@@ -119,13 +110,13 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
     what: string,
     url: string,
     servers: ServerProc[],
-    ags: Proc[],
+    ags: ManagedProcess[],
     files: string[],
   ): Promise<void> {
     const ctx = () =>
       `${what}\n${servers.map((s, i) => `replica ${i + 1}:\n${tail(s)}`).join("\n--\n")}\n${ags.map((a) => tail(a, 5)).join("\n--\n")}`;
     const codes = await guard(
-      Promise.all(ags.map((a) => a.exited)),
+      Promise.all(ags.map((a) => a.code)),
       120_000,
       () => `agencies did not finish: ${ctx()}`,
     );
@@ -196,7 +187,7 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
         ags,
         files,
       );
-      for (const s of servers) if (alive(s)) assert.equal(await stop(s), 0);
+      for (const s of servers) if (s.alive) assert.equal(await stop(s), 0);
     });
   }
 
@@ -322,7 +313,7 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
       dir(),
     );
     procs.push(p);
-    assert.equal(await p.exited, 1);
+    assert.equal(await p.code, 1);
     assert.match(
       p.stderr,
       /^fatal: PostgreSQL at postgres:\/\/quiniela:\*\*\*@127\.0\.0\.1:1\/lottery unusable after \d+ attempts/m,

@@ -10,6 +10,21 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { actions, loggedWinnerCount, waitCount } from "../../kit/log-lines.js";
+import { freePort } from "../../kit/ports.js";
+import { killHard, type ManagedProcess, reap, stop } from "../../kit/proc.js";
+import {
+  AGENCY_JS,
+  cleanup,
+  run,
+  type ServerProc,
+  startServer,
+  startServerOn,
+  tempDir,
+} from "../../kit/programs.js";
+import { tail } from "../../kit/report.js";
+import { compareStored } from "../../kit/stored.js";
+import { guard } from "../../kit/wait.js";
 import { ErrorCode, type ErrorCodeValue, isFault } from "../../shared/src/errors.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
 import { type Frame, MsgType } from "../../shared/src/protocol/frame.js";
@@ -23,37 +38,20 @@ import {
   encodeWinners,
 } from "../../shared/src/protocol/messages.js";
 import { generateDataset } from "../../tools/gen-data.js";
-import {
-  compareStored,
-  freePort,
-  guard,
-  killHard,
-  loggedWinnerCount,
-  reap,
-  startServerOn,
-  tail,
-  waitCount,
-} from "./lib/faults.js";
-import {
-  AGENCY_JS,
-  actions,
-  cleanup,
-  type Proc,
-  run,
-  type ServerProc,
-  startServer,
-  stop,
-  tempDir,
-} from "./lib/procs.js";
 
 const dirs: string[] = [];
-const procs: Proc[] = [];
+const procs: ManagedProcess[] = [];
 after(async () => {
   await reap(procs);
   dirs.forEach(cleanup);
 });
 
-function agency(id: number, address: string, env: Record<string, string>, cwd: string): Proc {
+function agency(
+  id: number,
+  address: string,
+  env: Record<string, string>,
+  cwd: string,
+): ManagedProcess {
   const p = run(
     AGENCY_JS,
     { CLI_ID: String(id), CLI_SERVER_ADDRESS: address, CLI_LOG_LEVEL: "DEBUG", ...env },
@@ -64,7 +62,7 @@ function agency(id: number, address: string, env: Record<string, string>, cwd: s
 }
 
 /** The port of each successful connection of an agency, in order (DEBUG `connect` lines). */
-function connectedPorts(p: Proc): number[] {
+function connectedPorts(p: ManagedProcess): number[] {
   return actions(p.lines, "connect")
     .filter((m) => m.result === "success")
     .map((m) => Number(m.port));
@@ -97,7 +95,7 @@ describe("agencies and an address list (real servers)", () => {
     const agencies = files.map((f, i) =>
       agency(i + 1, address, { CLI_DATA_FILE: f, CLI_BATCH_MAXAMOUNT: "50" }, dir),
     );
-    const codes = await guard(Promise.all(agencies.map((a) => a.exited)), 30_000, () =>
+    const codes = await guard(Promise.all(agencies.map((a) => a.code)), 30_000, () =>
       agencies.map((a) => tail(a)).join("\n--\n"),
     );
     assert.deepEqual(codes, [0, 0, 0], agencies.map((a) => tail(a)).join("\n--\n"));
@@ -206,7 +204,7 @@ describe("agencies and an address list (real servers)", () => {
       const second = await startServerOn(pb, env, dir);
       procs.push(second);
       const codes = await guard(
-        Promise.all(agencies.map((a) => a.exited)),
+        Promise.all(agencies.map((a) => a.code)),
         60_000,
         () => `${tail(second)}\n${agencies.map((a) => tail(a, 8)).join("\n--\n")}`,
       );
@@ -371,7 +369,7 @@ describe("agencies and replicas that refuse (fake replicas sharing one store)", 
         { CLI_DATA_FILE: file, CLI_BATCH_MAXAMOUNT: "100", CLI_BATCH_WINDOW: "1" },
         dir,
       );
-      const code = await guard(a.exited, 30_000, () => tail(a, 30));
+      const code = await guard(a.code, 30_000, () => tail(a, 30));
       assert.equal(code, 0, tail(a, 30));
       assert.equal(loggedWinnerCount(a), 1);
       assert.ok(!a.lines.some((l) => l.includes("result: fail")), "refusals are not failures");

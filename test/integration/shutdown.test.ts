@@ -5,8 +5,10 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { actions } from "../../kit/log-lines.js";
+import { stop } from "../../kit/proc.js";
+import { cleanup, startAgency, startServer, tempDir } from "../../kit/programs.js";
 import { generateDataset } from "../../tools/gen-data.js";
-import { actions, cleanup, startAgency, startServer, stop, tempDir } from "./lib/procs.js";
 
 describe("shutdown and data problems", () => {
   const dirs: string[] = [];
@@ -40,7 +42,7 @@ describe("shutdown and data problems", () => {
     }
     // the agencies cannot reach the server any more: they give up with a one-line reason
     for (const a of agencies) {
-      assert.equal(await a.exited, 1);
+      assert.equal(await a.code, 1);
       assert.match(a.stderr, /^fatal: .*unreachable/m);
     }
     // whatever was acknowledged is in the file, whole rows only
@@ -61,14 +63,14 @@ describe("shutdown and data problems", () => {
     );
     await agency.waitFor(/apuesta_enviada \| result: in_progress/);
     agency.child.kill("SIGTERM");
-    assert.equal(await agency.exited, 0, agency.stderr);
+    assert.equal(await agency.code, 0, agency.stderr);
     const lines = agency.lines.join("\n");
     assert.match(lines, /action: close_connection \| result: success \| client_id: 1/);
     assert.match(lines, /action: close_file \| result: success \| client_id: 1/);
     assert.match(lines, /action: shutdown \| result: success/);
     // a new run of the same agency resumes and completes
     const again = startAgency(1, server.port, { CLI_DATA_FILE: join(dir, "agency-1.csv") }, dir);
-    assert.equal(await again.exited, 0, again.stderr);
+    assert.equal(await again.code, 0, again.stderr);
     assert.equal(actions(again.lines, "consulta_ganadores")[0]?.cant_ganadores, "1");
     assert.equal(await stop(server), 0);
     const rows = readFileSync(join(dir, "bets.csv"), "utf8").split("\r\n").length - 1;
@@ -87,7 +89,7 @@ describe("shutdown and data problems", () => {
     );
     await echo.waitFor(/receive_message \| result: success/);
     echo.child.kill("SIGTERM");
-    assert.equal(await echo.exited, 0);
+    assert.equal(await echo.code, 0);
     assert.match(echo.lines.join("\n"), /action: shutdown \| result: success/);
     assert.equal(await stop(server), 0);
   });
@@ -107,7 +109,7 @@ describe("shutdown and data problems", () => {
     writeFileSync(join(dir, "a.csv"), `${rows.join("\r\n")}\r\n`);
     const server = await startServer({ AGENCIES: "1" }, dir);
     const agency = startAgency(1, server.port, { CLI_DATA_FILE: join(dir, "a.csv") }, dir);
-    assert.equal(await agency.exited, 3, agency.stderr);
+    assert.equal(await agency.code, 3, agency.stderr);
     assert.equal(await stop(server), 0);
     const bad = actions(agency.lines, "leer_apuesta");
     assert.deepEqual(
@@ -131,10 +133,10 @@ describe("shutdown and data problems", () => {
     const dir = tempDir();
     dirs.push(dir);
     const missing = startAgency(1, 1, { CLI_DATA_FILE: join(dir, "nope.csv") }, dir);
-    assert.equal(await missing.exited, 1);
+    assert.equal(await missing.code, 1);
     assert.match(missing.stderr, /^fatal: cannot read data file .*nope\.csv: ENOENT\n$/);
     const badConfig = startAgency(1, 1, { CLI_LOOP_PERIOD: "soon" }, dir);
-    assert.equal(await badConfig.exited, 1);
+    assert.equal(await badConfig.code, 1);
     assert.match(badConfig.stderr, /^fatal: loop\.period must be a duration/m);
     writeFileSync(join(dir, "a.csv"), "Ana,Pérez,30111222,1990-01-01,7574\n");
     // nobody listens on this port: the agency retries quietly, then gives up
@@ -144,7 +146,7 @@ describe("shutdown and data problems", () => {
       { CLI_DATA_FILE: join(dir, "a.csv"), CLI_RETRY_BUDGET: "300ms" },
       dir,
     );
-    assert.equal(await lonely.exited, 1);
+    assert.equal(await lonely.code, 1);
     assert.match(lonely.stderr, /^fatal: server 127\.0\.0\.1:1 unreachable/m);
     // the retries themselves are quiet: the only failure logged is the final one
     assert.deepEqual(
