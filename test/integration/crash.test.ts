@@ -15,6 +15,7 @@ import {
   count,
   loggedWinnerCount,
   loggedWinners,
+  logRe,
   waitCount,
 } from "../../kit/log-lines.js";
 import { freePort } from "../../kit/ports.js";
@@ -25,13 +26,14 @@ import { diagnoseAgencies, tail } from "../../kit/report.js";
 import { int, pick, rng, seedsFrom } from "../../kit/rng.js";
 import { compareStored } from "../../kit/stored.js";
 import { guard, sleep } from "../../kit/wait.js";
+import { Action } from "../../shared/src/actions.js";
 import { AgencyState } from "../../shared/src/protocol/messages.js";
 import { generateDataset } from "../../tools/gen-data.js";
 
 const RUNS = Number(process.env.CRASH_RUNS ?? 30);
 const BASE = Number(process.env.CRASH_BASE ?? 20240501);
-const ACKED = /action: apuesta_recibida \| result: success/;
-const DRAWN = /action: sorteo \| result: success/;
+const ACKED = logRe(Action.APUESTA_RECIBIDA, "success");
+const DRAWN = logRe(Action.SORTEO, "success");
 
 const dirs: string[] = [];
 after(() => dirs.forEach(cleanup));
@@ -184,11 +186,11 @@ describe("crash after some agencies finished and after the draw", () => {
         return a;
       });
       // agencies 1..3 finish (DONE journaled), then wait for the draw: kill -9 now
-      await waitCount(server, /action: agency_done \| result: success/, 3, 60_000);
+      await waitCount(server, logRe(Action.AGENCY_DONE, "success"), 3, 60_000);
       await killHard(server);
       server = await startServerOn(port, env, dir);
       procs.push(server);
-      const recovery = actions(server.lines, "recovery")[0];
+      const recovery = actions(server.lines, Action.RECOVERY)[0];
       assert.equal(recovery?.agencies_done, "3", tail(server));
       assert.equal(recovery?.bets, String(1200 + 900 + 1500), tail(server));
       for (const a of [1, 2, 3]) {
@@ -220,7 +222,7 @@ describe("crash after some agencies finished and after the draw", () => {
       await killHard(server);
       server = await startServerOn(port, env, dir);
       procs.push(server);
-      assert.equal(actions(server.lines, "recovery")[0]?.agencies_done, "5", tail(server));
+      assert.equal(actions(server.lines, Action.RECOVERY)[0]?.agencies_done, "5", tail(server));
       // the restarted server decides the draw again from its files (it may listen before that)
       await waitCount(server, DRAWN, 1, 10_000);
       for (let a = 1; a <= 5; a++) {

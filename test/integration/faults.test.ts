@@ -20,6 +20,7 @@ import {
   count,
   loggedWinnerCount,
   loggedWinners,
+  logRe,
   waitCount,
 } from "../../kit/log-lines.js";
 import { freePort } from "../../kit/ports.js";
@@ -29,6 +30,7 @@ import { diagnoseAgencies, tail } from "../../kit/report.js";
 import { int, pick, rng, seedsFrom } from "../../kit/rng.js";
 import { compareStored } from "../../kit/stored.js";
 import { guard } from "../../kit/wait.js";
+import { Action } from "../../shared/src/actions.js";
 import { MsgType } from "../../shared/src/protocol/frame.js";
 import { generateDataset } from "../../tools/gen-data.js";
 
@@ -179,7 +181,7 @@ describe("connection faults through a proxy", () => {
         );
         assert.ok(server.alive, `${ctx}: server died\n${tail(server)}`);
         const summary = JSON.stringify(proxy.summary());
-        const cuts = server.lines.filter((l) => /action: connection \| result: fail/.test(l));
+        const cuts = server.lines.filter((l) => logRe(Action.CONNECTION, "fail").test(l));
         const codes: Record<string, number> = {};
         for (const l of cuts) {
           const c = /code: (\w+)/.exec(l)?.[1] ?? "?";
@@ -216,11 +218,11 @@ describe("SIGTERM during ingest, then a restart", () => {
       const stops: string[] = [];
       // 1st SIGTERM in the middle of the ingest; 2nd once some agencies have finished
       const points: Array<[RegExp, number]> = [
-        [/action: apuesta_recibida \| result: success/, int(r, 5, 60)],
-        [/action: agency_done \| result: success/, 2],
+        [logRe(Action.APUESTA_RECIBIDA, "success"), int(r, 5, 60)],
+        [logRe(Action.AGENCY_DONE, "success"), 2],
       ];
       for (const [re, n] of points) {
-        await waitCount(server, re, n, 30_000, () => count(server, /action: sorteo/) > 0);
+        await waitCount(server, re, n, 30_000, () => count(server, logRe(Action.SORTEO)) > 0);
         server.child.kill("SIGTERM");
         const code = await guard(
           server.code,
@@ -229,10 +231,10 @@ describe("SIGTERM during ingest, then a restart", () => {
         );
         assert.equal(code, 0, `exit code after SIGTERM\n${tail(server)}`);
         const lines = server.lines;
-        assert.equal(actions(lines, "close_listener").length, 1, tail(server));
-        const files = actions(lines, "close_file").map((m) => m.path);
+        assert.equal(actions(lines, Action.CLOSE_LISTENER).length, 1, tail(server));
+        const files = actions(lines, Action.CLOSE_FILE).map((m) => m.path);
         assert.deepEqual(files, ["./bets.csv", "./bets.csv.state"], tail(server));
-        assert.equal(actions(lines, "shutdown").at(-1)?.result, "success", tail(server));
+        assert.equal(actions(lines, Action.SHUTDOWN).at(-1)?.result, "success", tail(server));
         assert.ok(!lines.some((l) => /result: fail/.test(l) && /ERROR|CRITICAL/.test(l)));
         stops.push(`SIGTERM after ${count(server, re)} x ${re.source.split("\\|")[0]}`);
         server = await startServerOn(port, env, run.dir);

@@ -11,6 +11,7 @@ import { actions } from "../../kit/log-lines.js";
 import { stop } from "../../kit/proc.js";
 import { cleanup, type ServerProc, startAgency, startServer, tempDir } from "../../kit/programs.js";
 import { batch, exchange } from "../../kit/raw-client.js";
+import { Action } from "../../shared/src/actions.js";
 import { ErrorCode, errorName } from "../../shared/src/errors.js";
 import {
   encodeFrame,
@@ -117,7 +118,7 @@ describe("hostile input", () => {
         [errorName(ErrorCode.INVALID_NUMBER), 1],
       ],
     );
-    const fails = actions(server.lines, "apuesta_recibida").filter((m) => m.result === "fail");
+    const fails = actions(server.lines, Action.APUESTA_RECIBIDA).filter((m) => m.result === "fail");
     assert.deepEqual(
       fails.map((m) => m.cantidad),
       ["2", "2"],
@@ -202,11 +203,11 @@ describe("hostile input", () => {
       dir,
     );
     assert.deepEqual(await Promise.all([a1.code, a2.code]), [0, 0], a1.stderr + a2.stderr);
-    assert.equal(actions(a1.lines, "consulta_ganadores")[0]?.cant_ganadores, "3");
-    assert.equal(actions(a2.lines, "consulta_ganadores")[0]?.cant_ganadores, "1");
+    assert.equal(actions(a1.lines, Action.CONSULTA_GANADORES)[0]?.cant_ganadores, "3");
+    assert.equal(actions(a2.lines, Action.CONSULTA_GANADORES)[0]?.cant_ganadores, "1");
     const stored = readFileSync(join(dir, "bets.csv"), "utf8").split("\r\n").filter(Boolean);
     assert.equal(stored.length, 800);
     assert.equal(server.child.exitCode, null, "server still running");
-    assert.equal(actions(server.lines, "sorteo").length, 1);
+    assert.equal(actions(server.lines, Action.SORTEO).length, 1);
   });
 });

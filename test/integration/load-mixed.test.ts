@@ -10,6 +10,7 @@ import { after, describe, test } from "node:test";
 import { actions } from "../../kit/log-lines.js";
 import { stop } from "../../kit/proc.js";
 import { cleanup, startAgency, startServer, tempDir } from "../../kit/programs.js";
+import { Action } from "../../shared/src/actions.js";
 import { encodeHello } from "../../shared/src/protocol/messages.js";
 import { generateDataset } from "../../tools/gen-data.js";
 
@@ -74,7 +75,7 @@ describe("load with a mix of hostile connections", () => {
     const codes = await Promise.all(agencies.map((a) => a.code));
     assert.deepEqual(codes, [0, 0, 0, 0, 0], agencies.map((a) => a.stderr).join("\n"));
     assert.deepEqual(
-      agencies.map((a) => Number(actions(a.lines, "consulta_ganadores")[0]?.cant_ganadores)),
+      agencies.map((a) => Number(actions(a.lines, Action.CONSULTA_GANADORES)[0]?.cant_ganadores)),
       winners,
     );
     // the useless connections are cut by the server's limits, each with a log line

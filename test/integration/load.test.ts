@@ -13,7 +13,7 @@ import { readdirSync, readlinkSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { count, loggedWinnerCount, loggedWinners, waitCount } from "../../kit/log-lines.js";
+import { count, loggedWinnerCount, loggedWinners, logRe, waitCount } from "../../kit/log-lines.js";
 import { freePort } from "../../kit/ports.js";
 import { type ManagedProcess, reap } from "../../kit/proc.js";
 import { cleanup, startAgency, startServerOn, tempDir } from "../../kit/programs.js";
@@ -23,6 +23,7 @@ import { int, rng } from "../../kit/rng.js";
 import { sampleRss } from "../../kit/stats.js";
 import { compareStored } from "../../kit/stored.js";
 import { guard, sleep } from "../../kit/wait.js";
+import { Action } from "../../shared/src/actions.js";
 import { MsgType } from "../../shared/src/protocol/frame.js";
 import {
   BatchBuilder,
@@ -190,7 +191,7 @@ describe("load", () => {
         });
       }
       const openAtOnce = hostiles.filter((h) => h.closedAt < 0).length;
-      await waitCount(server, /action: accept_connections \| result: success/, HOSTILE, 20_000);
+      await waitCount(server, logRe(Action.ACCEPT_CONNECTIONS, "success"), HOSTILE, 20_000);
       const heldByServer = socketCount(pid) - baseSockets;
 
       // 2. the agencies start, and every hostile connection starts misbehaving
@@ -258,7 +259,7 @@ describe("load", () => {
 
       // 3. the real agencies are done and wait for the draw: finish the never-readers' agencies
       // (each HELLO replaces the never-reading connection), which completes the draw
-      await waitCount(server, /action: agency_done \| result: success/, REAL, 60_000);
+      await waitCount(server, logRe(Action.AGENCY_DONE, "success"), REAL, 60_000);
       for (let a = REAL + 1; a <= agenciesTotal; a++) {
         const c = await RawClient.connect(port);
         const w = await c.hello(a);
@@ -299,13 +300,13 @@ describe("load", () => {
       const rss = mem.stop();
       const lines = server.lines;
       const cut = (code: string) =>
-        count(server, new RegExp(`action: connection \\| result: \\w+ .*code: ${code}`));
+        count(server, logRe(Action.CONNECTION, "\\w+", ` .*code: ${code}`));
       const figures = {
         idleTimeout: cut("IDLE_TIMEOUT"),
         notIdentified: cut("NOT_IDENTIFIED"),
         replaced: cut("REPLACED"),
         slowReader: cut("SLOW_READER"),
-        closeLines: count(server, /action: close_connection \| result: success/),
+        closeLines: count(server, logRe(Action.CLOSE_CONNECTION, "success")),
       };
       // every slow HELLO is cut by the HELLO timeout, every flood by NOT_IDENTIFIED, every
       // never-reader by the agency taking its place; each closed connection has its log line
@@ -314,7 +315,7 @@ describe("load", () => {
       const neverReadCuts: Record<string, number> = {};
       for (let a = REAL + 1; a <= agenciesTotal; a++) {
         const l = lines.find(
-          (x) => x.includes(`action: connection |`) && x.includes(`who: agency ${a} |`),
+          (x) => logRe(Action.CONNECTION).test(x) && x.includes(`who: agency ${a} |`),
         );
         const code = /code: (\w+)/.exec(l ?? "")?.[1] ?? "none";
         neverReadCuts[code] = (neverReadCuts[code] ?? 0) + 1;

@@ -5,9 +5,10 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { actions } from "../../kit/log-lines.js";
+import { actions, logRe } from "../../kit/log-lines.js";
 import { stop } from "../../kit/proc.js";
 import { cleanup, startAgency, startServer, tempDir } from "../../kit/programs.js";
+import { Action } from "../../shared/src/actions.js";
 import { COURSE_WINNERS, courseFiles } from "./lib/course.js";
 
 /** Python's csv module reads the stored file and compares it, as a multiset, with the inputs. */
@@ -49,12 +50,12 @@ describe("lottery with real processes", () => {
     const codes = await Promise.all(agencies.map((a) => a.code));
     assert.deepEqual(codes, [0, 0, 0, 0, 0], agencies.map((a) => a.stderr).join("\n"));
     const winners = agencies.map((a) =>
-      Number(actions(a.lines, "consulta_ganadores")[0]?.cant_ganadores),
+      Number(actions(a.lines, Action.CONSULTA_GANADORES)[0]?.cant_ganadores),
     );
     assert.deepEqual(winners, COURSE_WINNERS);
     assert.equal(await stop(server), 0);
-    assert.equal(actions(server.lines, "sorteo").length, 1);
-    const received = actions(server.lines, "apuesta_recibida");
+    assert.equal(actions(server.lines, Action.SORTEO).length, 1);
+    const received = actions(server.lines, Action.APUESTA_RECIBIDA);
     assert.ok(received.every((m) => m.result === "success"));
     assert.equal(
       received.reduce((n, m) => n + Number(m.cantidad), 0),
@@ -88,17 +89,17 @@ describe("lottery with real processes", () => {
     );
     assert.equal(await agency.code, 0, agency.stderr);
     assert.equal(await stop(server), 0);
-    const sent = actions(agency.lines, "apuesta_enviada");
+    const sent = actions(agency.lines, Action.APUESTA_ENVIADA);
     assert.deepEqual(
       sent.map((m) => [m.result, m.dni, m.numero]),
       [["success", "30904465", "7574"]],
     );
-    const stored = actions(server.lines, "apuesta_almacenada");
+    const stored = actions(server.lines, Action.APUESTA_ALMACENADA);
     assert.deepEqual(
       stored.map((m) => [m.result, m.dni, m.numero]),
       [["success", "30904465", "7574"]],
     );
-    assert.equal(actions(agency.lines, "consulta_ganadores")[0]?.cant_ganadores, "1");
+    assert.equal(actions(agency.lines, Action.CONSULTA_GANADORES)[0]?.cant_ganadores, "1");
     assert.equal(
       readFileSync(join(dir, "bets.csv"), "utf8"),
       "1,Santiago Lionel,Lorca,30904465,1999-03-17,7574\r\n",
@@ -116,31 +117,45 @@ describe("lottery with real processes", () => {
     const agency = startAgency(4, server.port, { CLI_MODE: "echo" }, dir);
     assert.equal(await agency.code, 0, agency.stderr);
     assert.equal(await stop(server), 0);
-    const config = agency.lines.find((l) => l.includes("action: config"))!;
+    const config = agency.lines.find((l) => logRe(Action.CONFIG).test(l))!;
     assert.match(
       config,
       new RegExp(
-        `INFO {5}action: config \\| result: success \\| client_id: 4 \\| server_address: 127\\.0\\.0\\.1:${server.port} \\| loop_amount: 3 \\| loop_period: 10ms \\| log_level: INFO$`,
+        `INFO {5}action: ${Action.CONFIG} \\| result: success \\| client_id: 4 \\| server_address: 127\\.0\\.0\\.1:${server.port} \\| loop_amount: 3 \\| loop_period: 10ms \\| log_level: INFO$`,
       ),
     );
-    const got = actions(agency.lines, "receive_message").map((m) => m.msg);
+    const got = actions(agency.lines, Action.RECEIVE_MESSAGE).map((m) => m.msg);
     assert.deepEqual(
       got,
       [1, 2, 3].map((n) => `[CLIENT 4] Message N°${n}`),
     );
     assert.match(
-      agency.lines.find((l) => l.includes("receive_message"))!,
-      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO {5}action: receive_message \| result: success \| client_id: 4 \| msg: \[CLIENT 4\] Message N°1$/,
+      agency.lines.find((l) => l.includes(Action.RECEIVE_MESSAGE))!,
+      new RegExp(
+        String.raw`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO {5}` +
+          logRe(
+            Action.RECEIVE_MESSAGE,
+            "success",
+            String.raw` \| client_id: 4 \| msg: \[CLIENT 4\] Message N°1$`,
+          ).source,
+      ),
     );
-    assert.equal(actions(agency.lines, "loop_finished")[0]?.client_id, "4");
-    const srv = actions(server.lines, "receive_message");
+    assert.equal(actions(agency.lines, Action.LOOP_FINISHED)[0]?.client_id, "4");
+    const srv = actions(server.lines, Action.RECEIVE_MESSAGE);
     assert.deepEqual(
       srv.map((m) => [m.ip, m.msg]),
       got.map((m) => ["127.0.0.1", m]),
     );
     assert.match(
       server.lines[0]!,
-      /DEBUG {4}action: config \| result: success \| port: 0 \| listen_backlog: 5 \| logging_level: DEBUG$/,
+      new RegExp(
+        "DEBUG {4}" +
+          logRe(
+            Action.CONFIG,
+            "success",
+            String.raw` \| port: 0 \| listen_backlog: 5 \| logging_level: DEBUG$`,
+          ).source,
+      ),
     );
   });
 
@@ -158,7 +173,7 @@ describe("lottery with real processes", () => {
     assert.equal(await anonymous.code, 1);
     const real = startAgency(1, server.port, { ...env, CLI_SECRET: "s3cr3t" }, dir);
     assert.equal(await real.code, 0, real.stderr);
-    assert.equal(actions(real.lines, "consulta_ganadores")[0]?.cant_ganadores, "1");
+    assert.equal(actions(real.lines, Action.CONSULTA_GANADORES)[0]?.cant_ganadores, "1");
     assert.equal(await stop(server), 0);
     assert.equal(readFileSync(join(dir, "bets.csv"), "utf8").split("\r\n").length - 1, 1);
   });

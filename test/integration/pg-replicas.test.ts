@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
-import { actions, count, loggedWinnerCount, waitCount } from "../../kit/log-lines.js";
+import { actions, count, loggedWinnerCount, logRe, waitCount } from "../../kit/log-lines.js";
 import { freePort } from "../../kit/ports.js";
 import { killHard, type ManagedProcess, reap, stop } from "../../kit/proc.js";
 import {
@@ -28,14 +28,15 @@ import { int, rng, seedsFrom } from "../../kit/rng.js";
 import { compareStored } from "../../kit/stored.js";
 import { guard, sleep } from "../../kit/wait.js";
 import { LOCK_CLASS, LOCK_DRAW } from "../../server/src/storage/pg-schema.js";
+import { Action } from "../../shared/src/actions.js";
 import { ErrorCode, isFault } from "../../shared/src/errors.js";
 import { MsgType } from "../../shared/src/protocol/frame.js";
 import { BatchBuilder, decodeAck, decodeFaultReply } from "../../shared/src/protocol/messages.js";
 import { COURSE_WINNERS, courseFiles } from "./lib/course.js";
 import { pgSkip, startTestPg, type TestPg } from "./lib/pg.js";
 
-const ACKED = /action: apuesta_recibida \| result: success/;
-const DRAWN = /action: sorteo \| result: success/;
+const ACKED = logRe(Action.APUESTA_RECIBIDA, "success");
+const DRAWN = logRe(Action.SORTEO, "success");
 const RUNS = Number(process.env.PG_CRASH_RUNS ?? 2);
 const BASE = Number(process.env.PG_CRASH_BASE ?? 20260101);
 
@@ -147,12 +148,12 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
     for (const s of servers) {
       assert.ok(count(s, ACKED) > 0, "every replica took batches");
       assert.equal(await stop(s), 0, tail(s));
-      assert.ok(s.lines.some((l) => l.includes("action: close_database | result: success")));
+      assert.ok(s.lines.some((l) => logRe(Action.CLOSE_DATABASE, "success").test(l)));
     }
     const all = [...servers.flatMap((s) => s.lines), ...ags.flatMap((a) => a.lines)];
     const failed = all.filter((l) => l.includes("result: fail"));
     assert.deepEqual(failed, [], "nothing fails in a normal run");
-    const received = servers.flatMap((s) => actions(s.lines, "apuesta_recibida"));
+    const received = servers.flatMap((s) => actions(s.lines, Action.APUESTA_RECIBIDA));
     assert.equal(
       received.reduce((n, m) => n + Number(m.cantidad), 0),
       78697,
@@ -202,7 +203,7 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
     await pgt.cluster.restart();
     await checkInvariant("PostgreSQL restart", url, servers, ags, files);
     const failed = servers.flatMap((s) =>
-      actions(s.lines, "storage").filter((m) => m.result === "fail"),
+      actions(s.lines, Action.STORAGE).filter((m) => m.result === "fail"),
     );
     assert.ok(failed.length > 0, "the loss of the database is logged");
     for (const s of servers) assert.equal(await stop(s), 0, tail(s));
@@ -318,7 +319,9 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
       p.stderr,
       /^fatal: PostgreSQL at postgres:\/\/quiniela:\*\*\*@127\.0\.0\.1:1\/lottery unusable after \d+ attempts/m,
     );
-    assert.ok(p.lines.some((l) => /action: storage \| result: fail \| store: postgres/.test(l)));
+    assert.ok(
+      p.lines.some((l) => logRe(Action.STORAGE, "fail", String.raw` \| store: postgres`).test(l)),
+    );
     assert.ok(!`${p.stderr}${p.lines.join("\n")}`.includes(":pw@"), "no password in the output");
   });
 });

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { actions, loggedWinnerCount, waitCount } from "../../kit/log-lines.js";
+import { actions, loggedWinnerCount, logRe, waitCount } from "../../kit/log-lines.js";
 import { freePort } from "../../kit/ports.js";
 import { killHard, type ManagedProcess, reap, stop } from "../../kit/proc.js";
 import {
@@ -25,6 +25,7 @@ import {
 import { tail } from "../../kit/report.js";
 import { compareStored } from "../../kit/stored.js";
 import { guard } from "../../kit/wait.js";
+import { Action } from "../../shared/src/actions.js";
 import { ErrorCode, type ErrorCodeValue, isFault } from "../../shared/src/errors.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
 import { type Frame, MsgType } from "../../shared/src/protocol/frame.js";
@@ -63,7 +64,7 @@ function agency(
 
 /** The port of each successful connection of an agency, in order (DEBUG `connect` lines). */
 function connectedPorts(p: ManagedProcess): number[] {
-  return actions(p.lines, "connect")
+  return actions(p.lines, Action.CONNECT)
     .filter((m) => m.result === "success")
     .map((m) => Number(m.port));
 }
@@ -104,10 +105,10 @@ describe("agencies and an address list (real servers)", () => {
       assert.equal(loggedWinnerCount(a), winners[i], `agency ${i + 1} winners`);
       // the configured list is logged as written
       assert.match(
-        a.lines.find((l) => l.includes("action: config"))!,
+        a.lines.find((l) => logRe(Action.CONFIG).test(l))!,
         new RegExp(`server_address: 127\\.0\\.0\\.1:${dead}, 127\\.0\\.0\\.1:${server.port} \\|`),
       );
-      const tries = actions(a.lines, "connect");
+      const tries = actions(a.lines, Action.CONNECT);
       const id = i + 1;
       if ((id - 1) % 2 === 0) {
         // agencies 1 and 3 start at entry 0 (dead): one refusal, then entry 1 right away
@@ -145,7 +146,7 @@ describe("agencies and an address list (real servers)", () => {
     );
     // each agency sends everything and DONE, then waits for a draw that cannot happen here
     await Promise.all(
-      agencies.map((a) => guard(a.waitFor(/action: notificar_fin/), 20_000, () => tail(a))),
+      agencies.map((a) => guard(a.waitFor(logRe(Action.NOTIFICAR_FIN)), 20_000, () => tail(a))),
     );
     for (const a of agencies) assert.equal(await stop(a), 0);
     for (const s of servers) assert.equal(await stop(s), 0);
@@ -192,13 +193,13 @@ describe("agencies and an address list (real servers)", () => {
       // every agency is in session with the first server before it goes away
       await Promise.all(
         agencies.map((a) =>
-          guard(a.waitFor(/action: connect \| result: success/), 20_000, () => tail(a)),
+          guard(a.waitFor(logRe(Action.CONNECT, "success")), 20_000, () => tail(a)),
         ),
       );
-      await waitCount(first, /action: apuesta_recibida \| result: success/, batches / 10, 30_000);
+      await waitCount(first, logRe(Action.APUESTA_RECIBIDA, "success"), batches / 10, 30_000);
       if (how === "SIGKILL") await killHard(first);
       else assert.equal(await stop(first), 0);
-      const before = first.lines.filter((l) => l.includes("apuesta_recibida")).length;
+      const before = first.lines.filter((l) => l.includes(Action.APUESTA_RECIBIDA)).length;
       assert.ok(before < batches, "the server stopped mid-ingest");
       // the replacement listens on the other listed port, over the same bets.csv
       const second = await startServerOn(pb, env, dir);
@@ -210,8 +211,8 @@ describe("agencies and an address list (real servers)", () => {
       );
       assert.deepEqual(codes, [0, 0, 0, 0, 0], agencies.map((a) => tail(a, 8)).join("\n--\n"));
       assert.equal(await stop(second), 0);
-      assert.equal(actions(second.lines, "sorteo").length, 1);
-      assert.ok(actions(second.lines, "apuesta_recibida").length > 0, "ingest went on there");
+      assert.equal(actions(second.lines, Action.SORTEO).length, 1);
+      assert.ok(actions(second.lines, Action.APUESTA_RECIBIDA).length > 0, "ingest went on there");
       const cmp = compareStored(join(dir, "bets.csv"), files);
       assert.ok(
         cmp.equal,
@@ -223,7 +224,7 @@ describe("agencies and an address list (real servers)", () => {
         const ports = connectedPorts(a);
         assert.equal(ports[0], pa, `agency ${i + 1} first connected to the first server`);
         assert.equal(ports.at(-1), pb, `agency ${i + 1} finished on the second server`);
-        const onB = actions(a.lines, "connect").find(
+        const onB = actions(a.lines, Action.CONNECT).find(
           (m) => m.result === "success" && Number(m.port) === pb,
         )!;
         if (Number(onB.committed) > 0 && Number(onB.committed) < bets[i]!) resumedMidStream++;

@@ -14,6 +14,7 @@ import { exchange, RawClient } from "../../kit/raw-client.js";
 import { tail } from "../../kit/report.js";
 import { compareStored } from "../../kit/stored.js";
 import { guard } from "../../kit/wait.js";
+import { Action } from "../../shared/src/actions.js";
 import { ErrorCode, isFault } from "../../shared/src/errors.js";
 import { MsgType } from "../../shared/src/protocol/frame.js";
 import { decodeFaultReply, encodeHello } from "../../shared/src/protocol/messages.js";
@@ -55,8 +56,8 @@ describe("agencies over mutual TLS", () => {
       COURSE_WINNERS,
     );
     assert.equal(await stop(server), 0);
-    assert.equal(actions(server.lines, "config_tls")[0]?.client_certificates, "required");
-    assert.equal(actions(server.lines, "sorteo").length, 1);
+    assert.equal(actions(server.lines, Action.CONFIG_TLS)[0]?.client_certificates, "required");
+    assert.equal(actions(server.lines, Action.SORTEO).length, 1);
     const all = [...server.lines, ...agencies.flatMap((a) => a.lines)];
     assert.ok(!all.some((l) => l.includes("result: fail")), "nothing fails in a normal run");
     assert.ok(compareStored(join(d, "bets.csv"), files).equal, "stored bets == inputs");
@@ -83,7 +84,9 @@ describe("agencies over mutual TLS", () => {
       /^fatal: server error AUTH_FAILED: the certificate of agency 2 cannot say HELLO as agency 1$/m,
     );
     assert.equal(await stop(server), 0);
-    const refused = actions(server.lines, "connection").filter((m) => m.code === "AUTH_FAILED");
+    const refused = actions(server.lines, Action.CONNECTION).filter(
+      (m) => m.code === "AUTH_FAILED",
+    );
     assert.equal(refused.length, 1, server.lines.join("\n"));
     assert.match(refused[0]!.reason!, /agency 2 cannot say HELLO as agency 1/);
     const stored = join(d, "bets.csv");
@@ -120,10 +123,12 @@ describe("agencies over mutual TLS", () => {
     assert.equal(await plainBet.code, 1);
     assert.match(plainBet.stderr, /^fatal: server error TLS_REQUIRED: .*requires TLS$/m);
     assert.equal(await stop(server), 0);
-    const refused = actions(server.lines, "connection").filter((m) => m.code === "TLS_REQUIRED");
+    const refused = actions(server.lines, Action.CONNECTION).filter(
+      (m) => m.code === "TLS_REQUIRED",
+    );
     assert.equal(refused.length, 2, "one line per refused connection");
     assert.deepEqual(
-      actions(server.lines, "receive_message").map((m) => m.msg),
+      actions(server.lines, Action.RECEIVE_MESSAGE).map((m) => m.msg),
       ["health check"],
     );
   });
@@ -154,7 +159,7 @@ describe("agencies over mutual TLS", () => {
       assert.deepEqual(codes, [0, 0, 0, 0, 0], agencies.map((a) => tail(a, 6)).join("\n--\n"));
       assert.ok(proxy.conns[0]?.fired, "the cut happened");
       const resumed = agencies.filter((a) =>
-        actions(a.lines, "connection").some((m) => m.result === "in_progress"),
+        actions(a.lines, Action.CONNECTION).some((m) => m.result === "in_progress"),
       );
       assert.equal(resumed.length, 1, "exactly the cut agency reconnected");
       const check = compareStored(join(d, "bets.csv"), files);
@@ -203,7 +208,7 @@ describe("agencies over mutual TLS", () => {
     assert.equal(await key.code, 1);
     assert.match(key.stderr, /^fatal: CLI_TLS_KEY_FILE: the key in .* does not match/m);
     assert.equal(await stop(server), 0);
-    const auth = actions(server.lines, "connection").filter((m) => m.code === "AUTH_FAILED");
+    const auth = actions(server.lines, Action.CONNECTION).filter((m) => m.code === "AUTH_FAILED");
     assert.equal(auth.length, 1, "the foreign certificate: one line");
 
     const badServer = run(SERVER_JS, { ...env.serverEnv, TLS_KEY_FILE: certs.caKey }, d);
