@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { listeningRe } from "./log-lines.js";
+import { listeningRe } from "./logs.js";
 import { ManagedProcess } from "./proc.js";
 import { sleep } from "./wait.js";
 

@@ -2,7 +2,7 @@
 // threads wait, and the agencies' known ways of getting stuck.
 
 import { Action } from "../shared/src/actions.js";
-import { logRe } from "./log-lines.js";
+import { logRe } from "./logs.js";
 import type { ManagedProcess } from "./proc.js";
 import { threadStates } from "./stats.js";
 

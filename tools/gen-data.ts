@@ -573,14 +573,19 @@ export interface CliOptions {
   dataset: Omit<DatasetOptions, "onAgency">;
 }
 
+/** The dataset's flags, the same in gen-data and run-local (which generates one too). */
+export const DATASET_FLAGS = {
+  agencies: { type: "string", short: "n" },
+  bets: { type: "string", short: "b" },
+  winners: { type: "string", short: "w" },
+  seed: { type: "string", short: "s" },
+} as const;
+
 /** Parses the command line (without node and script). Throws UsageError on bad input. */
 export function parseCli(argv: readonly string[]): CliOptions {
   const values = parseOptions(argv, {
     out: { type: "string", short: "o" },
-    agencies: { type: "string", short: "n" },
-    bets: { type: "string", short: "b" },
-    winners: { type: "string", short: "w" },
-    seed: { type: "string", short: "s" },
+    ...DATASET_FLAGS,
     crlf: { type: "boolean" },
     course: { type: "boolean" },
     tricky: { type: "string" },

@@ -38,6 +38,7 @@ import { makeCerts, mutualTlsEnv } from "./certs.js";
 import {
   COURSE_BETS,
   courseBets,
+  DATASET_FLAGS,
   type DatasetResult,
   DEFAULT_WINNERS_PATTERN,
   generateDataset,
@@ -149,10 +150,7 @@ function numArg(name: string, s: string, min: number): number {
 
 export function parseCli(argv: readonly string[]): RunLocalOptions {
   const values = parseOptions(argv, {
-    agencies: { type: "string", short: "n" },
-    bets: { type: "string", short: "b" },
-    winners: { type: "string", short: "w" },
-    seed: { type: "string", short: "s" },
+    ...DATASET_FLAGS,
     data: { type: "string" },
     generate: { type: "boolean" },
     replicas: { type: "string" },

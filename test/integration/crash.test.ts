@@ -11,13 +11,15 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import {
+  ACKED,
   actions,
   count,
+  DONE,
+  DRAWN,
   loggedWinnerCount,
   loggedWinners,
-  logRe,
   waitCount,
-} from "../../kit/log-lines.js";
+} from "../../kit/logs.js";
 import { freePort } from "../../kit/ports.js";
 import { killHard, type ManagedProcess, reap, stop } from "../../kit/proc.js";
 import { cleanup, spawnServer, startAgency, startServerOn, tempDir } from "../../kit/programs.js";
@@ -32,8 +34,6 @@ import { generateDataset } from "../../tools/gen-data.js";
 
 const RUNS = Number(process.env.CRASH_RUNS ?? 30);
 const BASE = Number(process.env.CRASH_BASE ?? 20240501);
-const ACKED = logRe(Action.APUESTA_RECIBIDA, "success");
-const DRAWN = logRe(Action.SORTEO, "success");
 
 const dirs: string[] = [];
 after(() => dirs.forEach(cleanup));
@@ -186,7 +186,7 @@ describe("crash after some agencies finished and after the draw", () => {
         return a;
       });
       // agencies 1..3 finish (DONE journaled), then wait for the draw: kill -9 now
-      await waitCount(server, logRe(Action.AGENCY_DONE, "success"), 3, 60_000);
+      await waitCount(server, DONE, 3, 60_000);
       await killHard(server);
       server = await startServerOn(port, env, dir);
       procs.push(server);

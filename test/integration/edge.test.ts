@@ -10,7 +10,7 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { actions, logRe } from "../../kit/log-lines.js";
+import { actions, logRe } from "../../kit/logs.js";
 import { stop } from "../../kit/proc.js";
 import {
   cleanup,

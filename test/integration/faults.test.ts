@@ -16,13 +16,15 @@ import {
   type FrameTarget,
 } from "../../kit/fault-proxy.js";
 import {
+  ACKED,
   actions,
   count,
+  DONE,
   loggedWinnerCount,
   loggedWinners,
   logRe,
   waitCount,
-} from "../../kit/log-lines.js";
+} from "../../kit/logs.js";
 import { freePort } from "../../kit/ports.js";
 import { type ManagedProcess, reap } from "../../kit/proc.js";
 import { cleanup, startAgency, startServerOn, tempDir } from "../../kit/programs.js";
@@ -218,8 +220,8 @@ describe("SIGTERM during ingest, then a restart", () => {
       const stops: string[] = [];
       // 1st SIGTERM in the middle of the ingest; 2nd once some agencies have finished
       const points: Array<[RegExp, number]> = [
-        [logRe(Action.APUESTA_RECIBIDA, "success"), int(r, 5, 60)],
-        [logRe(Action.AGENCY_DONE, "success"), 2],
+        [ACKED, int(r, 5, 60)],
+        [DONE, 2],
       ];
       for (const [re, n] of points) {
         await waitCount(server, re, n, 30_000, () => count(server, logRe(Action.SORTEO)) > 0);

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { loggedWinnerCount } from "../../kit/log-lines.js";
+import { loggedWinnerCount } from "../../kit/logs.js";
 import { freePort } from "../../kit/ports.js";
 import { type ManagedProcess, reap } from "../../kit/proc.js";
 import { cleanup, startAgency, startServerOn, tempDir } from "../../kit/programs.js";

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { actions } from "../../kit/log-lines.js";
+import { actions } from "../../kit/logs.js";
 import { stop } from "../../kit/proc.js";
 import { cleanup, type ServerProc, startAgency, startServer, tempDir } from "../../kit/programs.js";
 import { batch, exchange } from "../../kit/raw-client.js";

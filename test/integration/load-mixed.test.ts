@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { actions } from "../../kit/log-lines.js";
+import { actions } from "../../kit/logs.js";
 import { stop } from "../../kit/proc.js";
 import { cleanup, startAgency, startServer, tempDir } from "../../kit/programs.js";
 import { Action } from "../../shared/src/actions.js";

@@ -13,7 +13,7 @@ import { readdirSync, readlinkSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { count, loggedWinnerCount, loggedWinners, logRe, waitCount } from "../../kit/log-lines.js";
+import { count, DONE, loggedWinnerCount, loggedWinners, logRe, waitCount } from "../../kit/logs.js";
 import { freePort } from "../../kit/ports.js";
 import { type ManagedProcess, reap } from "../../kit/proc.js";
 import { cleanup, startAgency, startServerOn, tempDir } from "../../kit/programs.js";
@@ -259,7 +259,7 @@ describe("load", () => {
 
       // 3. the real agencies are done and wait for the draw: finish the never-readers' agencies
       // (each HELLO replaces the never-reading connection), which completes the draw
-      await waitCount(server, logRe(Action.AGENCY_DONE, "success"), REAL, 60_000);
+      await waitCount(server, DONE, REAL, 60_000);
       for (let a = REAL + 1; a <= agenciesTotal; a++) {
         const c = await RawClient.connect(port);
         const w = await c.hello(a);

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { actions, logRe } from "../../kit/log-lines.js";
+import { actions, logRe } from "../../kit/logs.js";
 import { stop } from "../../kit/proc.js";
 import { cleanup, startAgency, startServer, tempDir } from "../../kit/programs.js";
 import { Action } from "../../shared/src/actions.js";

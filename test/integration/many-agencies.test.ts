@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { actions, logRe } from "../../kit/log-lines.js";
+import { actions, logRe } from "../../kit/logs.js";
 import { type ManagedProcess, reap, stop } from "../../kit/proc.js";
 import { AGENCY_JS, cleanup, run, startAgency, startServer, tempDir } from "../../kit/programs.js";
 import { tail } from "../../kit/report.js";

@@ -10,7 +10,15 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
-import { actions, count, loggedWinnerCount, logRe, waitCount } from "../../kit/log-lines.js";
+import {
+  ACKED,
+  actions,
+  count,
+  DRAWN,
+  loggedWinnerCount,
+  logRe,
+  waitCount,
+} from "../../kit/logs.js";
 import { freePort } from "../../kit/ports.js";
 import { killHard, type ManagedProcess, reap, stop } from "../../kit/proc.js";
 import {
@@ -35,8 +43,6 @@ import { BatchBuilder, decodeAck, decodeFaultReply } from "../../shared/src/prot
 import { COURSE_WINNERS, courseFiles } from "./lib/course.js";
 import { pgSkip, startTestPg, type TestPg } from "./lib/pg.js";
 
-const ACKED = logRe(Action.APUESTA_RECIBIDA, "success");
-const DRAWN = logRe(Action.SORTEO, "success");
 const RUNS = Number(process.env.PG_CRASH_RUNS ?? 2);
 const BASE = Number(process.env.PG_CRASH_BASE ?? 20260101);
 

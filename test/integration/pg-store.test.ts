@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
-import { logRe } from "../../kit/log-lines.js";
+import { logRe } from "../../kit/logs.js";
 import { LOCK_CLASS, LOCK_DRAW } from "../../server/src/storage/pg-schema.js";
 import { PgStore } from "../../server/src/storage/pg-store.js";
 import type { AppendResult, Refusal, WireBatch } from "../../server/src/storage/types.js";

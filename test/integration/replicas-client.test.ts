@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { actions, loggedWinnerCount, logRe, waitCount } from "../../kit/log-lines.js";
+import { ACKED, actions, loggedWinnerCount, logRe, waitCount } from "../../kit/logs.js";
 import { freePort } from "../../kit/ports.js";
 import { killHard, type ManagedProcess, reap, stop } from "../../kit/proc.js";
 import {
@@ -196,7 +196,7 @@ describe("agencies and an address list (real servers)", () => {
           guard(a.waitFor(logRe(Action.CONNECT, "success")), 20_000, () => tail(a)),
         ),
       );
-      await waitCount(first, logRe(Action.APUESTA_RECIBIDA, "success"), batches / 10, 30_000);
+      await waitCount(first, ACKED, batches / 10, 30_000);
       if (how === "SIGKILL") await killHard(first);
       else assert.equal(await stop(first), 0);
       const before = first.lines.filter((l) => l.includes(Action.APUESTA_RECIBIDA)).length;

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { FaultProxy } from "../../kit/fault-proxy.js";
-import { actions, loggedWinnerCount } from "../../kit/log-lines.js";
+import { actions, loggedWinnerCount } from "../../kit/logs.js";
 import { stop } from "../../kit/proc.js";
 import { cleanup, run, SERVER_JS, startAgency, startServer, tempDir } from "../../kit/programs.js";
 import { exchange, RawClient } from "../../kit/raw-client.js";

@@ -25,7 +25,7 @@ import { createReadStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { type LogLine, parseLogLine } from "../../kit/log-lines.js";
+import { type LogLine, parseLogLine } from "../../kit/logs.js";
 import { baseEnv, type ExitInfo, ManagedProcess } from "../../kit/proc.js";
 import { AGENCY_JS, FLEET_NODE_ARGS, SERVER_JS, SERVER_NODE_ARGS } from "../../kit/programs.js";
 import { Sampler } from "../../kit/stats.js";
@@ -424,16 +424,26 @@ export class LotteryRun {
         logPath: this.logPath(`agency-${a.id}`),
       });
       a.proc = p;
-      procs.push(p);
-      this.agencyProcs.push(p);
-      this.agencyProcsRunning++;
-      sampler.add(p);
-      void p.exited.then((e) => {
-        this.agencyProcsRunning--;
-        this.finishAgency(a, e, false);
-        this.wake?.();
-      });
+      this.trackAgencyProc(p, procs, sampler, (e) => this.finishAgency(a, e, false));
     }
+  }
+
+  /** Follows an agency process (one agency's, or the load generator) until it exits. */
+  private trackAgencyProc(
+    p: ManagedProcess,
+    procs: ManagedProcess[],
+    sampler: Sampler,
+    onExit: (e: ExitInfo) => void,
+  ): void {
+    procs.push(p);
+    this.agencyProcs.push(p);
+    this.agencyProcsRunning++;
+    sampler.add(p);
+    void p.exited.then((e) => {
+      this.agencyProcsRunning--;
+      onExit(e);
+      this.wake?.();
+    });
   }
 
   /** One load-generator process running every agency's session. */
@@ -452,19 +462,13 @@ export class LotteryRun {
       logPath: this.logPath("agencies"),
     });
     for (const a of this.agencies) a.proc = p;
-    procs.push(p);
-    this.agencyProcs.push(p);
-    this.agencyProcsRunning++;
-    sampler.add(p);
-    void p.exited.then((e) => {
-      this.agencyProcsRunning--;
+    this.trackAgencyProc(p, procs, sampler, (e) => {
       this.event({ kind: "fleet_exit", exit: e, pid: p.pid, at: this.elapsed(e.at) });
       // an agency that did not log its end ends with the process (and without its winners)
       for (const a of this.agencies) if (a.exit === null) this.finishAgency(a, e, true);
       if (e.code !== 0 && e.code !== 3 && this.failure === null) {
         this.fail(`the load generator ended with ${exitText(e)}`);
       }
-      this.wake?.();
     });
   }
 

@@ -62,6 +62,11 @@ export function logRe(action: ActionName, result = "\\w+", rest = "", flags = ""
   return new RegExp(`action: ${action} \\| result: ${result}${rest}`, flags);
 }
 
+/** The server's lines of a batch made durable, an agency's DONE taken, and the draw. */
+export const ACKED = logRe(Action.APUESTA_RECIBIDA, "success");
+export const DONE = logRe(Action.AGENCY_DONE, "success");
+export const DRAWN = logRe(Action.SORTEO, "success");
+
 /** The server's `listening` line; group 1 is the port. */
 export const listeningRe = logRe(Action.ACCEPT_CONNECTIONS, "in_progress", " \\| port: (\\d+)");
 
