@@ -1,39 +1,15 @@
 // The whole lottery with real processes on loopback: server + agencies, bet mode, echo mode.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { actions, logRe } from "../../kit/logs.js";
 import { stop } from "../../kit/proc.js";
 import { cleanup, startAgency, startServer, tempDir } from "../../kit/programs.js";
+import { compareStored } from "../../kit/stored.js";
 import { Action } from "../../shared/src/actions.js";
 import { COURSE_WINNERS, courseFiles } from "./lib/course.js";
-
-/** Python's csv module reads the stored file and compares it, as a multiset, with the inputs. */
-function pythonCompare(stored: string, inputs: string[]): { equal: boolean; rows: number } {
-  const script = `
-import csv, collections, json, sys
-stored, inputs = sys.argv[1], json.loads(sys.argv[2])
-got = collections.Counter()
-with open(stored, newline='') as f:
-    for row in csv.reader(f):
-        got[tuple(row)] += 1
-want = collections.Counter()
-for a, path in enumerate(inputs, 1):
-    with open(path, newline='', encoding='utf-8') as f:
-        for r in csv.reader(f):
-            if r:
-                want[(str(a), r[0], r[1], r[2], r[3], str(int(r[4])))] += 1
-print(json.dumps({"equal": got == want, "rows": sum(got.values())}))
-`;
-  const r = spawnSync("python3", ["-c", script, stored, JSON.stringify(inputs)], {
-    encoding: "utf8",
-  });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as { equal: boolean; rows: number };
-}
 
 describe("lottery with real processes", () => {
   const dirs: string[] = [];
@@ -66,8 +42,9 @@ describe("lottery with real processes", () => {
     const all = [...server.lines, ...agencies.flatMap((a) => a.lines)];
     assert.equal(actions(all, "").length, 0);
     assert.ok(!all.some((l) => l.includes("result: fail")), "nothing fails in a normal run");
-    const cmp = pythonCompare(join(dir, "bets.csv"), files);
-    assert.deepEqual(cmp, { equal: true, rows: 78697 });
+    // python3's csv module reads the stored file; compared, as a multiset, with the inputs
+    const cmp = compareStored(join(dir, "bets.csv"), files);
+    assert.deepEqual({ equal: cmp.equal, rows: cmp.rows }, { equal: true, rows: 78697 });
   });
 
   test("bet mode: the agency's one bet is stored and confirmed", async () => {
