@@ -26,6 +26,12 @@ fi
 
 started=$(date +%s)
 mkdir -p results/e2e
+# the harness (test/e2e/lib) imports the action names and tools from dist/
+if ! npm run build >results/e2e/build-dist.log 2>&1; then
+  tail -n 40 results/e2e/build-dist.log >&2
+  say "FAIL: npm run build (full log: results/e2e/build-dist.log)"
+  exit 1
+fi
 say "building server:latest and client:latest"
 for image in server client; do
   if ! docker build --force-rm -f "./$image/Dockerfile" -t "$image:latest" . >"results/e2e/build-$image.log" 2>&1; then

@@ -42,22 +42,18 @@ import { mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { cpus, platform, release, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
+import { type PgCluster, pgClusterUnavailable, startPgCluster } from "../kit/pg-cluster.js";
+import { describeExit } from "../kit/proc.js";
+import { checkBuilt } from "../kit/programs.js";
+import { treeCpuMs } from "../kit/stats.js";
+import { countStored } from "../kit/stored.js";
 import { makeCerts, mutualTlsEnv } from "./certs.js";
 import { type DatasetResult, defaultWinners, generateDataset } from "./gen-data.js";
 import { benchChart } from "./lib/chart.js";
 import { isMain, parseOptions, UsageError } from "./lib/cli.js";
 import { loadProfile, renderProfile, summarizeProfile } from "./lib/cpuprofile.js";
 import { int, markdownTable, mb, secs, sig3, table } from "./lib/format.js";
-import {
-  COURSE_BETS,
-  checkBuilt,
-  countStored,
-  LotteryRun,
-  type SyncMode,
-  THROWAWAY_PG_SETTINGS,
-} from "./lib/lottery.js";
-import { type PgCluster, pgClusterUnavailable, startPgCluster } from "./lib/pg-cluster.js";
-import { describeExit, treeCpuMs } from "./lib/proc.js";
+import { COURSE_BETS, LotteryRun, type SyncMode, THROWAWAY_PG_SETTINGS } from "./lib/lottery.js";
 
 export interface Scale {
   id: string;

@@ -45,10 +45,12 @@ import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { finished } from "node:stream/promises";
+import { LOTTERY_WINNER_NUMBER } from "../shared/src/bet.js";
+import { Mulberry32, mix32 } from "../shared/src/prng.js";
 import { isMain, parseOptions, UsageError } from "./lib/cli.js";
 
 /** The draw's winning number (`LOTTERY_WINNER_NUMBER`). */
-export const WINNING_NUMBER = 7574;
+export const WINNING_NUMBER = LOTTERY_WINNER_NUMBER;
 /** Documents are 8-digit strings: at most this many distinct ones. */
 export const DOCUMENT_SPACE = 100_000_000;
 /** Earliest and latest birthdate generated (inclusive). */
@@ -166,35 +168,9 @@ export function csvLine(fields: readonly string[], eol = "\n"): string {
 // ---------------------------------------------------------------------------------------------
 // Randomness
 
-/** 32-bit finaliser (murmur3 fmix32 style): a well-mixed hash of a uint32. */
-function mix32(x: number): number {
-  x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
-  x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
-  return (x ^ (x >>> 16)) >>> 0;
-}
-
 /** Seed of stream `stream` of agency `agency` for the dataset seed `seed`. */
 function streamSeed(seed: number, agency: number, stream: number): number {
   return mix32(mix32(mix32(seed ^ 0x5bd1e995) ^ agency) + Math.imul(stream + 1, 0x9e3779b9));
-}
-
-/** mulberry32 (Tommy Ettinger): returns uint32 values in 0 .. 2^32-1. */
-class Mulberry32 {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) | 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-  /** Integer in 0 .. n-1 (n ≤ 2^21 keeps the product exact). */
-  below(n: number): number {
-    return Math.floor((this.next() * n) / 4294967296);
-  }
 }
 
 /** A keyed permutation of 0..99,999,999 (4-round Feistel on two base-10,000 halves). */
@@ -597,14 +573,19 @@ export interface CliOptions {
   dataset: Omit<DatasetOptions, "onAgency">;
 }
 
+/** The dataset's flags, the same in gen-data and run-local (which generates one too). */
+export const DATASET_FLAGS = {
+  agencies: { type: "string", short: "n" },
+  bets: { type: "string", short: "b" },
+  winners: { type: "string", short: "w" },
+  seed: { type: "string", short: "s" },
+} as const;
+
 /** Parses the command line (without node and script). Throws UsageError on bad input. */
 export function parseCli(argv: readonly string[]): CliOptions {
   const values = parseOptions(argv, {
     out: { type: "string", short: "o" },
-    agencies: { type: "string", short: "n" },
-    bets: { type: "string", short: "b" },
-    winners: { type: "string", short: "w" },
-    seed: { type: "string", short: "s" },
+    ...DATASET_FLAGS,
     crlf: { type: "boolean" },
     course: { type: "boolean" },
     tricky: { type: "string" },

@@ -30,10 +30,15 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
+import { type PgCluster, pgClusterUnavailable, startPgCluster } from "../kit/pg-cluster.js";
+import type { ExitInfo, ManagedProcess } from "../kit/proc.js";
+import { checkBuilt } from "../kit/programs.js";
+import { countStored, type StoredCounts } from "../kit/stored.js";
 import { makeCerts, mutualTlsEnv } from "./certs.js";
 import {
   COURSE_BETS,
   courseBets,
+  DATASET_FLAGS,
   type DatasetResult,
   DEFAULT_WINNERS_PATTERN,
   generateDataset,
@@ -43,19 +48,14 @@ import { isMain, parseOptions, UsageError } from "./lib/cli.js";
 import { bar, int, mb, pct, rate, secs, table } from "./lib/format.js";
 import {
   type AgencyLive,
-  checkBuilt,
   countLines,
-  countStored,
   exitText,
   type LotteryEvent,
   type LotteryResult,
   LotteryRun,
-  type StoredCounts,
   type SyncMode,
   THROWAWAY_PG_SETTINGS,
 } from "./lib/lottery.js";
-import { type PgCluster, pgClusterUnavailable, startPgCluster } from "./lib/pg-cluster.js";
-import type { ExitInfo, ManagedProcess } from "./lib/proc.js";
 
 export const USAGE = `Usage: npm run lottery -- [options]
        node dist/tools/run-local.js [options]
@@ -150,10 +150,7 @@ function numArg(name: string, s: string, min: number): number {
 
 export function parseCli(argv: readonly string[]): RunLocalOptions {
   const values = parseOptions(argv, {
-    agencies: { type: "string", short: "n" },
-    bets: { type: "string", short: "b" },
-    winners: { type: "string", short: "w" },
-    seed: { type: "string", short: "s" },
+    ...DATASET_FLAGS,
     data: { type: "string" },
     generate: { type: "boolean" },
     replicas: { type: "string" },

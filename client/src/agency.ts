@@ -1,6 +1,7 @@
 // An agency: identifies itself, streams its bets in pipelined batches, resumes after a dropped
 // connection from the server's committed position, notifies it is done and asks for its winners.
 
+import { Action } from "../../shared/src/actions.js";
 import { type Lookup, Rotation } from "../../shared/src/address.js";
 import { todayKey, validateBet } from "../../shared/src/bet.js";
 import type { ClientConfig } from "../../shared/src/config.js";
@@ -203,7 +204,7 @@ export class Agency {
           replyFault(frames); // a transient REJECT says why
           throw new LinkError("protocol", null, "expected WELCOME");
         }
-        this.log.debug("connect", "success", {
+        this.log.debug(Action.CONNECT, "success", {
           attempt,
           committed: w.committed,
           state: w.state,
@@ -222,7 +223,7 @@ export class Agency {
             `server ${this.cfg.serverAddress} unreachable for ${Math.round((Date.now() - started) / 1000)}s: ${(err as Error).message}`,
           );
         }
-        this.log.debug("connect", "in_progress", {
+        this.log.debug(Action.CONNECT, "in_progress", {
           attempt,
           reason: (err as Error).message,
           host: target.host,
@@ -284,7 +285,7 @@ export class Agency {
         if (err instanceof LinkError) {
           const stop = fatalOf(err);
           if (stop) throw stop;
-          this.log.debug("connection", "in_progress", {
+          this.log.debug(Action.CONNECTION, "in_progress", {
             reason: err.message,
             resume_from: this.ackedPos,
           });
@@ -318,7 +319,7 @@ export class Agency {
     const rej = replyFault(frames);
     if (rej) {
       this.rejectedBets++;
-      this.log.error("apuesta_enviada", "fail", {
+      this.log.error(Action.APUESTA_ENVIADA, "fail", {
         dni: fields[2]!,
         numero: fields[4]!,
         code: errorName(rej.fault.code),
@@ -326,7 +327,10 @@ export class Agency {
       throw new QuinielaError(errorName(rej.fault.code), `bet rejected: ${rej.fault.reason}`);
     }
     this.total = this.ackedPos = 1;
-    this.log.info("apuesta_enviada", "success", { dni: fields[2]!, numero: Number(fields[4]) });
+    this.log.info(Action.APUESTA_ENVIADA, "success", {
+      dni: fields[2]!,
+      numero: Number(fields[4]),
+    });
   }
 
   // ------------------------------------------------------------------ batches from the file
@@ -374,7 +378,7 @@ export class Agency {
         // reported and skipped; later batches were refused as out of sequence: resend them.
         const { batch, fault: f, index } = err;
         this.rejectedBets += batch.count;
-        this.log.error("apuesta_enviada", "fail", {
+        this.log.error(Action.APUESTA_ENVIADA, "fail", {
           cantidad: batch.count,
           code: errorName(f.code),
           bet_index: index,
@@ -425,7 +429,10 @@ export class Agency {
       link.post(seq, frame); // its reply is taken in settleOldest
       this.inflight.push(rec);
       if (this.log.enabled("DEBUG")) {
-        this.log.debug("apuesta_enviada", "in_progress", { cantidad: rec.count, first: rec.first });
+        this.log.debug(Action.APUESTA_ENVIADA, "in_progress", {
+          cantidad: rec.count,
+          first: rec.first,
+        });
       }
       pos += builder.count;
       sc.startBatch();
@@ -452,7 +459,7 @@ export class Agency {
           if (sc.invalidStart >= this.reportedUpTo) {
             this.invalidRows++;
             this.reportedUpTo = sc.invalidEnd;
-            this.log.warn("leer_apuesta", "fail", {
+            this.log.warn(Action.LEER_APUESTA, "fail", {
               line: sc.invalidLine,
               code: errorName(sc.invalid!.code),
               reason: sc.invalid!.reason,
@@ -556,7 +563,7 @@ export class Agency {
     if (rej)
       throw new QuinielaError(errorName(rej.fault.code), `DONE refused: ${rej.fault.reason}`);
     this.total = this.ackedPos;
-    this.log.debug("notificar_fin", "success", { apuestas: this.ackedPos });
+    this.log.debug(Action.NOTIFICAR_FIN, "success", { apuestas: this.ackedPos });
   }
 
   private async askWinners(link: Link): Promise<string[]> {

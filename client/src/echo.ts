@@ -1,6 +1,7 @@
 // Part 1 echo client: `loop.amount` times connect, send one line, read its echo, wait `loop.period`.
 
 import { createConnection, type Socket } from "node:net";
+import { Action } from "../../shared/src/actions.js";
 import { Rotation } from "../../shared/src/address.js";
 import type { ClientConfig } from "../../shared/src/config.js";
 import { FatalCode, QuinielaError } from "../../shared/src/errors.js";
@@ -65,7 +66,7 @@ export class EchoClient {
           const echo = await exchange(target.host, target.port, `${msg}\n`, (s) => {
             this.socket = s;
           });
-          log.info("receive_message", "success", { client_id: cfg.id, msg: echo });
+          log.info(Action.RECEIVE_MESSAGE, "success", { client_id: cfg.id, msg: echo });
           break;
         } catch (err) {
           if (this.ac.signal.aborted) return;
@@ -75,7 +76,7 @@ export class EchoClient {
               `echo failed: ${(err as Error).message}`,
             );
           }
-          log.debug("connect", "in_progress", {
+          log.debug(Action.CONNECT, "in_progress", {
             client_id: cfg.id,
             reason: (err as Error).message,
           });
@@ -88,7 +89,7 @@ export class EchoClient {
       }
       if (n < cfg.loopAmount || cfg.loopPeriodMs > 0) await sleep(cfg.loopPeriodMs, this.ac.signal);
     }
-    if (!this.ac.signal.aborted) log.info("loop_finished", "success", { client_id: cfg.id });
+    if (!this.ac.signal.aborted) log.info(Action.LOOP_FINISHED, "success", { client_id: cfg.id });
   }
 
   abort(): boolean {

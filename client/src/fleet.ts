@@ -6,6 +6,7 @@
 
 import { accessSync, constants } from "node:fs";
 import { join } from "node:path";
+import { Action } from "../../shared/src/actions.js";
 import type { ClientConfig } from "../../shared/src/config.js";
 import { QuinielaError } from "../../shared/src/errors.js";
 import { fatal, type Lifecycle } from "../../shared/src/lifecycle.js";
@@ -35,10 +36,13 @@ export class TaggedLogger extends Logger {
  * of its file were invalid or refused.
  */
 export function reportResult(log: Logger, cfg: ClientConfig, result: AgencyResult): boolean {
-  log.info("consulta_ganadores", "success", { cant_ganadores: result.winners.length });
-  log.debug("ganadores", "success", { client_id: cfg.id, documentos: result.winners.join(" ") });
+  log.info(Action.CONSULTA_GANADORES, "success", { cant_ganadores: result.winners.length });
+  log.debug(Action.GANADORES, "success", {
+    client_id: cfg.id,
+    documentos: result.winners.join(" "),
+  });
   if (result.invalidRows > 0 || result.rejectedBets > 0) {
-    log.warn("agency", "fail", {
+    log.warn(Action.AGENCY, "fail", {
       client_id: cfg.id,
       bets_stored: result.sent,
       invalid_rows: result.invalidRows,
@@ -46,7 +50,7 @@ export function reportResult(log: Logger, cfg: ClientConfig, result: AgencyResul
     });
     return true;
   }
-  log.info("agency", "success", { client_id: cfg.id, bets_stored: result.sent });
+  log.info(Action.AGENCY, "success", { client_id: cfg.id, bets_stored: result.sent });
   return false;
 }
 
@@ -84,8 +88,9 @@ export async function runFleet(
   life.onClose(async () => {
     for (const s of sessions) {
       const { hadSocket, hadFile } = s.agency.abort();
-      if (hadSocket) log.info("close_connection", "success", { client_id: s.cfg.id });
-      if (hadFile) log.info("close_file", "success", { client_id: s.cfg.id, path: s.cfg.dataFile });
+      if (hadSocket) log.info(Action.CLOSE_CONNECTION, "success", { client_id: s.cfg.id });
+      if (hadFile)
+        log.info(Action.CLOSE_FILE, "success", { client_id: s.cfg.id, path: s.cfg.dataFile });
     }
   });
   life.install();
@@ -103,7 +108,7 @@ export async function runFleet(
         // The draw waits for every agency: without this one the others would wait forever.
         const msg =
           err instanceof QuinielaError ? err.message : String((err as Error)?.stack ?? err);
-        s.log.error("agency", "fail", { reason: msg });
+        s.log.error(Action.AGENCY, "fail", { reason: msg });
         for (const o of sessions) o.agency.abort();
         fatal(log, `agency ${s.cfg.id}: ${msg}`);
       }
@@ -111,7 +116,7 @@ export async function runFleet(
       if (reportResult(s.log, s.cfg, result)) dataErrors++;
     }),
   );
-  log.info("agencias", dataErrors > 0 ? "fail" : "success", {
+  log.info(Action.AGENCIAS, dataErrors > 0 ? "fail" : "success", {
     agencies: sessions.length,
     bets_stored: stored,
     with_data_errors: dataErrors,

@@ -1,4 +1,5 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
+
 // quiniela-agency: an agencia de quiniela (or, in echo mode, the Part 1 echo client).
 // `--agencies 1-1000 --data DIR [--concurrency N]` runs many agencies from this one process
 // (load generator), each reading DIR/agency-{N}.csv. A small young generation (the shebang's
@@ -9,6 +10,7 @@
 
 import { accessSync, constants } from "node:fs";
 import { parseArgs } from "node:util";
+import { Action } from "../../shared/src/actions.js";
 import { loadClientConfig, parseAgencyIds, readConfigText } from "../../shared/src/config.js";
 import { FatalCode, QuinielaError } from "../../shared/src/errors.js";
 import { fatal, Lifecycle } from "../../shared/src/lifecycle.js";
@@ -39,7 +41,7 @@ async function main(): Promise<void> {
   const fleet = values.agencies !== undefined ? parseFleetArgs(values, cfg.mode) : null;
   const sink = new BufferedSink(1);
   const log = new Logger(cfg.logLevel, sink);
-  log.info("config", "success", {
+  log.info(Action.CONFIG, "success", {
     client_id: values.agencies ?? cfg.id,
     server_address: cfg.serverAddress,
     loop_amount: cfg.loopAmount,
@@ -57,7 +59,7 @@ async function main(): Promise<void> {
   if (cfg.mode === "echo") {
     const echo = new EchoClient(cfg, log);
     life.onClose(async () => {
-      if (echo.abort()) log.info("close_connection", "success", { client_id: cfg.id });
+      if (echo.abort()) log.info(Action.CLOSE_CONNECTION, "success", { client_id: cfg.id });
     });
     life.install();
     await echo.run();
@@ -75,8 +77,8 @@ async function main(): Promise<void> {
   const agency = new Agency(cfg, log, cfg.mode === "bet" ? "env" : "file");
   life.onClose(async () => {
     const { hadSocket, hadFile } = agency.abort();
-    if (hadSocket) log.info("close_connection", "success", { client_id: cfg.id });
-    if (hadFile) log.info("close_file", "success", { client_id: cfg.id, path: cfg.dataFile });
+    if (hadSocket) log.info(Action.CLOSE_CONNECTION, "success", { client_id: cfg.id });
+    if (hadFile) log.info(Action.CLOSE_FILE, "success", { client_id: cfg.id, path: cfg.dataFile });
   });
   life.install();
   let result: Awaited<ReturnType<Agency["run"]>>;
@@ -85,7 +87,7 @@ async function main(): Promise<void> {
   } catch (err) {
     if (life.isClosing) return; // SIGTERM: the lifecycle exits
     const msg = err instanceof QuinielaError ? err.message : String((err as Error)?.stack ?? err);
-    log.error("agency", "fail", { client_id: cfg.id, reason: msg });
+    log.error(Action.AGENCY, "fail", { client_id: cfg.id, reason: msg });
     fatal(log, msg);
   }
   life.exit(reportResult(log, cfg, result) ? EXIT_DATA_ERRORS : 0);

@@ -3,6 +3,7 @@
 
 import { isUtf8 } from "node:buffer";
 import type { Socket } from "node:net";
+import { Action } from "../../shared/src/actions.js";
 import { ErrorCode, errorName } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
 import { endThenDestroy } from "../../shared/src/net.js";
@@ -23,14 +24,14 @@ export class EchoSession {
     socket.on("timeout", () => {
       if (socket.writableNeedDrain) {
         // it does not read what we echo: do not keep its bytes around
-        this.log.warn("connection", "fail", {
+        this.log.warn(Action.CONNECTION, "fail", {
           ip: this.ip,
           code: errorName(ErrorCode.SLOW_READER),
         });
         socket.destroy();
         return;
       }
-      this.log.debug("connection", "success", {
+      this.log.debug(Action.CONNECTION, "success", {
         ip: this.ip,
         reason: "idle echo connection closed",
       });
@@ -54,7 +55,7 @@ export class EchoSession {
       this.partial.push(chunk.subarray(start));
       this.partialLen += chunk.length - start;
       if (this.partialLen > MAX_LINE) {
-        this.log.warn("receive_message", "fail", { ip: this.ip, reason: "line too long" });
+        this.log.warn(Action.RECEIVE_MESSAGE, "fail", { ip: this.ip, reason: "line too long" });
         this.socket.destroy();
       }
     }
@@ -73,7 +74,7 @@ export class EchoSession {
     if (this.socket.destroyed) return;
     if (!isUtf8(raw)) {
       // Neither our protocol (first byte) nor text: say so once and hang up.
-      this.log.warn("receive_message", "fail", {
+      this.log.warn(Action.RECEIVE_MESSAGE, "fail", {
         ip: this.ip,
         reason: "not a text line (invalid UTF-8)",
       });
@@ -83,7 +84,7 @@ export class EchoSession {
     let end = raw.length;
     if (end > 0 && raw[end - 1] === 0x0d) end--;
     const msg = raw.toString("utf8", 0, end);
-    this.log.info("receive_message", "success", { ip: this.ip, msg });
+    this.log.info(Action.RECEIVE_MESSAGE, "success", { ip: this.ip, msg });
     if (!this.socket.destroyed && this.socket.writable) {
       const ok = this.socket.write(`${msg}\n`);
       if (!ok) {

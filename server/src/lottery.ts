@@ -15,6 +15,7 @@
 //    (no polling) and are answered when it is known. The store also tells us (watch) when another
 //    replica completed the set or ran the draw.
 
+import { Action } from "../../shared/src/actions.js";
 import { ErrorCode, type Fault, fault, isFault } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
 import { AgencyState } from "../../shared/src/protocol/messages.js";
@@ -66,7 +67,7 @@ export class Lottery {
     const { store, log } = opts;
     const lottery = new Lottery(opts.agencies, opts.secrets, store, log);
     if (store.exclusive && (store.initial.done.size > 0 || store.initial.bets > 0)) {
-      log.info("recovery", "success", {
+      log.info(Action.RECOVERY, "success", {
         bets: store.initial.bets,
         agencies_done: store.initial.done.size,
       });
@@ -180,7 +181,7 @@ export class Lottery {
     if (isFault(r)) return r;
     if (!this.done.has(agency)) {
       this.done.add(agency);
-      this.log.debug("agency_done", "success", { agency, bets: total });
+      this.log.debug(Action.AGENCY_DONE, "success", { agency, bets: total });
     }
     if (r.allDone) this.maybeDraw();
     return null;
@@ -212,7 +213,7 @@ export class Lottery {
         );
       if (this.closed) return;
       if (isFault(r)) {
-        this.log.error("sorteo", "fail", { error: r.reason });
+        this.log.error(Action.SORTEO, "fail", { error: r.reason });
         const wait = DRAW_RETRY_MS[Math.min(failures++, DRAW_RETRY_MS.length - 1)]!;
         await new Promise<void>((res) => {
           this.retryTimer = setTimeout(res, wait);
@@ -228,7 +229,7 @@ export class Lottery {
         return;
       }
       // Only the process that really ran the draw says so: one `sorteo` line across replicas.
-      if (r.ran) this.log.info("sorteo", "success");
+      if (r.ran) this.log.info(Action.SORTEO, "success");
       this.isDrawn = true;
       this.drawing = false;
       const listeners = [...this.drawListeners];

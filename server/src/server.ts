@@ -7,6 +7,7 @@
 
 import { createServer, type Server, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
+import { Action } from "../../shared/src/actions.js";
 import type { ServerConfig } from "../../shared/src/config.js";
 import { ErrorCode, errorName } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
@@ -46,7 +47,7 @@ export class LotteryServer {
     this.sweep.unref();
     this.server.on("connection", (s) => this.onConnection(s));
     this.server.on("drop", (d) => {
-      this.log.warn("accept_connections", "fail", {
+      this.log.warn(Action.ACCEPT_CONNECTIONS, "fail", {
         ip: d?.remoteAddress ?? "unknown",
         code: errorName(ErrorCode.TOO_MANY_CONNECTIONS),
       });
@@ -72,7 +73,7 @@ export class LotteryServer {
           this.server.off("error", onError);
           const a = this.server.address();
           const port = typeof a === "object" && a ? a.port : this.config.port;
-          this.log.info("accept_connections", "in_progress", { port });
+          this.log.info(Action.ACCEPT_CONNECTIONS, "in_progress", { port });
           resolve({ address: typeof a === "object" && a ? a.address : String(a), port });
         },
       );
@@ -85,7 +86,7 @@ export class LotteryServer {
       return;
     }
     const ip = remoteIp(socket);
-    this.log.debug("accept_connections", "success", { ip });
+    this.log.debug(Action.ACCEPT_CONNECTIONS, "success", { ip });
     this.serve(socket, ip, null);
   }
 
@@ -119,18 +120,18 @@ export class LotteryServer {
     const onClose = () => {
       if (session instanceof AgencySession) session.onClose();
       this.sockets.delete(socket);
-      this.log.debug("close_connection", "success", { ip });
+      this.log.debug(Action.CLOSE_CONNECTION, "success", { ip });
     };
     socket.on("data", onData);
     socket.on("end", () => session?.onEnd());
     socket.on("error", (err: NodeJS.ErrnoException) => {
-      this.log.debug("connection", "fail", { ip, error: err.code ?? err.message });
+      this.log.debug(Action.CONNECTION, "fail", { ip, error: err.code ?? err.message });
     });
     socket.on("close", onClose);
     // Until the first byte arrives the connection is neither kind: bound its wait too.
     socket.setTimeout(this.config.firstByteTimeoutMs, () => {
       if (session) return;
-      this.log.warn("connection", "fail", {
+      this.log.warn(Action.CONNECTION, "fail", {
         ip,
         code: errorName(ErrorCode.IDLE_TIMEOUT),
         reason: "no data in time",
@@ -173,7 +174,11 @@ export class LotteryServer {
    * (wrong version number) and stops at once instead of retrying.
    */
   private refuse(socket: Socket, ip: string, reason: string): void {
-    this.log.warn("connection", "fail", { ip, code: errorName(ErrorCode.TLS_REQUIRED), reason });
+    this.log.warn(Action.CONNECTION, "fail", {
+      ip,
+      code: errorName(ErrorCode.TLS_REQUIRED),
+      reason,
+    });
     socket.end(encodeFaultReply(MsgType.ERROR, 0, ErrorCode.TLS_REQUIRED, reason));
     setTimeout(() => socket.destroy(), 1000).unref();
   }
@@ -189,7 +194,7 @@ export class LotteryServer {
         else socket.destroy();
       }
     });
-    this.log.info("close_listener", "success", { port: this.config.port });
+    this.log.info(Action.CLOSE_LISTENER, "success", { port: this.config.port });
   }
 }
 

@@ -5,6 +5,7 @@
 // many requests are unanswered, so a client that never reads cannot make the server buffer.
 
 import type { Socket } from "node:net";
+import { Action } from "../../shared/src/actions.js";
 import { F_DOCUMENT, F_NUMBER, todayKey } from "../../shared/src/bet.js";
 import {
   ErrorCode,
@@ -113,7 +114,7 @@ export class AgencySession {
   onEnd(): void {
     const f = this.decoder.end();
     if (f && !this.closed) {
-      this.log.warn("receive_message", "fail", {
+      this.log.warn(Action.RECEIVE_MESSAGE, "fail", {
         ip: this.ip,
         code: errorName(f.code),
         reason: f.reason,
@@ -178,7 +179,7 @@ export class AgencySession {
           this.failAfterReplies(w, f.seq);
           return;
         }
-        this.log.debug("agency_connected", "success", {
+        this.log.debug(Action.AGENCY_CONNECTED, "success", {
           ip: this.ip,
           agency: h.agency,
           committed: w.committed,
@@ -239,12 +240,12 @@ export class AgencySession {
           return;
         }
         if (single) {
-          this.log.info("apuesta_almacenada", "success", {
+          this.log.info(Action.APUESTA_ALMACENADA, "success", {
             dni: single.document,
             numero: Number(single.number),
           });
         } else {
-          this.log.info("apuesta_recibida", "success", { cantidad: count });
+          this.log.info(Action.APUESTA_RECIBIDA, "success", { cantidad: count });
         }
         this.ready(slot, [encodeAck(f.seq, first + count)]);
       },
@@ -272,7 +273,7 @@ export class AgencySession {
   }
 
   private rejectInSlot(slot: Slot, seq: number, fault: Fault, count: number, index: number): void {
-    this.log.info("apuesta_recibida", "fail", {
+    this.log.info(Action.APUESTA_RECIBIDA, "fail", {
       cantidad: count,
       agency: this.agency,
       code: errorName(fault.code),
@@ -299,7 +300,7 @@ export class AgencySession {
         if (denied?.code === ErrorCode.STORAGE_FAILURE) {
           this.failAfterReplies(denied, f.seq);
         } else if (denied) {
-          this.log.warn("agency_done", "fail", {
+          this.log.warn(Action.AGENCY_DONE, "fail", {
             agency: this.agency,
             code: errorName(denied.code),
           });
@@ -329,7 +330,10 @@ export class AgencySession {
             this.failAfterReplies(w, f.seq);
             return;
           }
-          this.log.debug("consulta_ganadores", "success", { agency, cant_ganadores: w.length });
+          this.log.debug(Action.CONSULTA_GANADORES, "success", {
+            agency,
+            cant_ganadores: w.length,
+          });
           this.ready(slot, encodeWinners(f.seq, w));
         },
         (err: unknown) => this.onFatal(err as Error),
@@ -420,7 +424,7 @@ export class AgencySession {
   private onTimeout(): void {
     if (this.closed) return;
     if (this.socket.writableNeedDrain) {
-      this.log.warn("connection", "fail", {
+      this.log.warn(Action.CONNECTION, "fail", {
         ip: this.ip,
         who: this.label,
         code: errorName(ErrorCode.SLOW_READER),
@@ -437,7 +441,7 @@ export class AgencySession {
     if (this.closed) return;
     const level =
       code === ErrorCode.REPLACED || code === ErrorCode.SHUTTING_DOWN ? "INFO" : "WARNING";
-    this.log.log(level, "connection", code === ErrorCode.SHUTTING_DOWN ? "success" : "fail", {
+    this.log.log(level, Action.CONNECTION, code === ErrorCode.SHUTTING_DOWN ? "success" : "fail", {
       ip: this.ip,
       who: this.label,
       code: errorName(code),

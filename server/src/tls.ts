@@ -11,6 +11,7 @@
 
 import type { Socket } from "node:net";
 import { createServer, type Server, type TLSSocket } from "node:tls";
+import { Action } from "../../shared/src/actions.js";
 import type { ServerConfig } from "../../shared/src/config.js";
 import { ErrorCode, type Fault, fault } from "../../shared/src/errors.js";
 import type { Logger } from "../../shared/src/log.js";
@@ -81,7 +82,7 @@ export class AgencyTls {
         : {}),
     });
     const clientCerts = config.tlsClientCaFile !== "";
-    log.info("config_tls", "success", {
+    log.info(Action.CONFIG_TLS, "success", {
       certificate: material.cert?.subject.replace(/\n/g, " ") ?? "",
       expires: material.cert?.validTo ?? "",
       client_certificates: clientCerts ? "required" : "not asked",

@@ -8,6 +8,7 @@
 // Every exit but the immediate ones waits for the log to be written (the logger is asynchronous).
 
 import { constants } from "node:os";
+import { Action } from "./actions.js";
 import { parseDuration } from "./duration.js";
 import { QuinielaError } from "./errors.js";
 import type { Logger } from "./log.js";
@@ -62,10 +63,10 @@ export class Lifecycle {
   }
 
   private onSignal(sig: NodeJS.Signals): void {
-    this.log.info("signal_received", "success", { signal: sig });
+    this.log.info(Action.SIGNAL_RECEIVED, "success", { signal: sig });
     if (this.signals++ > 0) {
       // The operator insists: whatever is still closing is abandoned.
-      this.log.warn("shutdown", "fail", { reason: `second signal ${sig}, exiting at once` });
+      this.log.warn(Action.SHUTDOWN, "fail", { reason: `second signal ${sig}, exiting at once` });
       this.exitNow(128 + (constants.signals[sig] ?? 0));
     }
     if (!this.exiting) void this.shutdown(sig, 0);
@@ -73,7 +74,7 @@ export class Lifecycle {
 
   private onCrash(origin: string, err: unknown): void {
     const e = err instanceof Error ? err : new Error(String(err));
-    this.log.error("shutdown", "fail", { reason: origin, error: e.message });
+    this.log.error(Action.SHUTDOWN, "fail", { reason: origin, error: e.message });
     process.stderr.write(`${origin}: ${e.stack ?? e.message}\n`);
     void this.shutdown(origin, 1);
   }
@@ -103,10 +104,10 @@ export class Lifecycle {
     this.code = Math.max(this.code, code);
     if (this.closing) return this.closing;
     this.closing = (async () => {
-      this.log.info("shutdown", "in_progress", { reason });
+      this.log.info(Action.SHUTDOWN, "in_progress", { reason });
       const timer = setTimeout(() => {
         const open = [...this.open].map((n) => (typeof n === "string" ? n : n()));
-        this.log.error("shutdown", "fail", {
+        this.log.error(Action.SHUTDOWN, "fail", {
           reason: `close did not finish within ${this.opts.deadlineMs}ms`,
           open: open.length > 0 ? open.join(", ") : "close sequence",
         });
@@ -114,9 +115,9 @@ export class Lifecycle {
       }, this.opts.deadlineMs);
       try {
         if (this.closer) await this.closer(reason);
-        this.log.info("shutdown", "success", { reason });
+        this.log.info(Action.SHUTDOWN, "success", { reason });
       } catch (err) {
-        this.log.error("shutdown", "fail", { reason, error: String(err) });
+        this.log.error(Action.SHUTDOWN, "fail", { reason, error: String(err) });
         this.code = Math.max(this.code, 1);
       }
       clearTimeout(timer);

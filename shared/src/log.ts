@@ -4,6 +4,7 @@
 
 import { writeSync } from "node:fs";
 import sonicBoom from "sonic-boom";
+import { Action } from "./actions.js";
 
 const { SonicBoom } = sonicBoom;
 
@@ -169,7 +170,7 @@ export class BufferedSink implements Sink {
     if (this.ended) return this.ended;
     if (this.dropped > 0) {
       this.write(
-        formatLine("WARNING", formatMessage("log", "fail", { dropped_lines: this.dropped })),
+        formatLine("WARNING", formatMessage(Action.LOG, "fail", { dropped_lines: this.dropped })),
       );
     }
     this.handOff();

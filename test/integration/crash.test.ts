@@ -10,37 +10,30 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { AgencyState } from "../../shared/src/protocol/messages.js";
-import { generateDataset } from "../../tools/gen-data.js";
 import {
-  alive,
-  compareStored,
+  ACKED,
+  actions,
   count,
-  describeFrame,
-  diagnoseAgencies,
-  freePort,
-  guard,
-  int,
-  killHard,
+  DONE,
+  DRAWN,
   loggedWinnerCount,
   loggedWinners,
-  pick,
-  RawClient,
-  reap,
-  rng,
-  seedsFrom,
-  sleep,
-  spawnServer,
-  startServerOn,
-  tail,
   waitCount,
-} from "./lib/faults.js";
-import { actions, cleanup, type Proc, startAgency, stop, tempDir } from "./lib/procs.js";
+} from "../../kit/logs.js";
+import { freePort } from "../../kit/ports.js";
+import { killHard, type ManagedProcess, reap, stop } from "../../kit/proc.js";
+import { cleanup, spawnServer, startAgency, startServerOn, tempDir } from "../../kit/programs.js";
+import { describeFrame, RawClient } from "../../kit/raw-client.js";
+import { diagnoseAgencies, tail } from "../../kit/report.js";
+import { int, pick, rng, seedsFrom } from "../../kit/rng.js";
+import { compareStored } from "../../kit/stored.js";
+import { guard, sleep } from "../../kit/wait.js";
+import { Action } from "../../shared/src/actions.js";
+import { AgencyState } from "../../shared/src/protocol/messages.js";
+import { generateDataset } from "../../tools/gen-data.js";
 
 const RUNS = Number(process.env.CRASH_RUNS ?? 30);
 const BASE = Number(process.env.CRASH_BASE ?? 20240501);
-const ACKED = /action: apuesta_recibida \| result: success/;
-const DRAWN = /action: sorteo \| result: success/;
 
 const dirs: string[] = [];
 after(() => dirs.forEach(cleanup));
@@ -79,7 +72,7 @@ async function crashRun(seed: number): Promise<string> {
   const kills = r() < 0.5 ? 1 : r() < 0.7 ? 2 : 3;
   const port = await freePort();
   const env = { AGENCIES: "5", LOGGING_LEVEL: process.env.CRASH_LOG_LEVEL ?? "INFO" };
-  const procs: Proc[] = [];
+  const procs: ManagedProcess[] = [];
   const story: string[] = [`maxAmount=${maxAmount} window=${window}`];
   const ctx = () =>
     `crash run seed=${seed} (replay: CRASH_SEED=${seed} node --test dist/test/integration/crash.test.js) [${story.join("; ")}]`;
@@ -107,7 +100,7 @@ async function crashRun(seed: number): Promise<string> {
           `${ctx()}: ${err.message}\nserver:\n${tail(server)}\n${agencies.map((a) => tail(a, 4)).join("\n--\n")}${diagnoseAgencies(agencies, bets)}`,
         );
       });
-      assert.ok(alive(server), `${ctx()}: the server died on its own:\n${tail(server)}`);
+      assert.ok(server.alive, `${ctx()}: the server died on its own:\n${tail(server)}`);
       await sleep(delay);
       const drawn = count(server, DRAWN) > 0;
       await killHard(server);
@@ -126,7 +119,7 @@ async function crashRun(seed: number): Promise<string> {
       procs.push(server);
     }
     const codes = await guard(
-      Promise.all(agencies.map((a) => a.exited)),
+      Promise.all(agencies.map((a) => a.code)),
       30_000,
       () =>
         `${ctx()}: agencies did not finish; server:\n${tail(server)}\n${agencies.map((a) => tail(a, 5)).join("\n--\n")}${diagnoseAgencies(agencies, bets)}`,
@@ -183,7 +176,7 @@ describe("crash after some agencies finished and after the draw", () => {
     const files = await dataset(dir, 99, bets, winners, true);
     const port = await freePort();
     const env = { AGENCIES: "5", LOGGING_LEVEL: "DEBUG" };
-    const procs: Proc[] = [];
+    const procs: ManagedProcess[] = [];
     try {
       let server = await startServerOn(port, env, dir);
       procs.push(server);
@@ -193,11 +186,11 @@ describe("crash after some agencies finished and after the draw", () => {
         return a;
       });
       // agencies 1..3 finish (DONE journaled), then wait for the draw: kill -9 now
-      await waitCount(server, /action: agency_done \| result: success/, 3, 60_000);
+      await waitCount(server, DONE, 3, 60_000);
       await killHard(server);
       server = await startServerOn(port, env, dir);
       procs.push(server);
-      const recovery = actions(server.lines, "recovery")[0];
+      const recovery = actions(server.lines, Action.RECOVERY)[0];
       assert.equal(recovery?.agencies_done, "3", tail(server));
       assert.equal(recovery?.bets, String(1200 + 900 + 1500), tail(server));
       for (const a of [1, 2, 3]) {
@@ -211,9 +204,9 @@ describe("crash after some agencies finished and after the draw", () => {
         agencies[i] = a;
         procs.push(a);
       }
-      const all = agencies as Proc[];
+      const all = agencies as ManagedProcess[];
       const codes = await guard(
-        Promise.all(all.map((a) => a.exited)),
+        Promise.all(all.map((a) => a.code)),
         60_000,
         () => `agencies did not finish:\n${tail(server)}`,
       );
@@ -229,7 +222,7 @@ describe("crash after some agencies finished and after the draw", () => {
       await killHard(server);
       server = await startServerOn(port, env, dir);
       procs.push(server);
-      assert.equal(actions(server.lines, "recovery")[0]?.agencies_done, "5", tail(server));
+      assert.equal(actions(server.lines, Action.RECOVERY)[0]?.agencies_done, "5", tail(server));
       // the restarted server decides the draw again from its files (it may listen before that)
       await waitCount(server, DRAWN, 1, 10_000);
       for (let a = 1; a <= 5; a++) {
@@ -269,7 +262,7 @@ describe("crash after some agencies finished and after the draw", () => {
       const first = journal.startsWith("done,1,2\r\n");
       const port = await freePort();
       const env = { AGENCIES: "2" };
-      const procs: Proc[] = [];
+      const procs: ManagedProcess[] = [];
       try {
         let server = await startServerOn(port, env, dir);
         procs.push(server);

@@ -10,21 +10,21 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { ErrorCode, isFault } from "../../shared/src/errors.js";
-import { MsgType } from "../../shared/src/protocol/frame.js";
-import { decodeAck, decodeFaultReply, encodeHello } from "../../shared/src/protocol/messages.js";
-import { RawClient } from "./lib/faults.js";
+import { actions, logRe } from "../../kit/logs.js";
+import { stop } from "../../kit/proc.js";
 import {
-  actions,
   cleanup,
   ROOT,
   type RunOptions,
   startAgency,
   startServer,
-  stop,
   tempDir,
-} from "./lib/procs.js";
-import { batch } from "./lib/raw.js";
+} from "../../kit/programs.js";
+import { batch, RawClient } from "../../kit/raw-client.js";
+import { Action } from "../../shared/src/actions.js";
+import { ErrorCode, isFault } from "../../shared/src/errors.js";
+import { MsgType } from "../../shared/src/protocol/frame.js";
+import { decodeAck, decodeFaultReply, encodeHello } from "../../shared/src/protocol/messages.js";
 
 const INJECT: RunOptions = {
   nodeArgs: ["--import", pathToFileURL(join(ROOT, "dist/test/integration/lib/inject.js")).href],
@@ -41,7 +41,7 @@ function indexOf(lines: string[], re: RegExp): number {
 function assertCrashThenClose(lines: string[], origin: string, error: string, closes: RegExp[]) {
   const crash = lines.filter((l) => l.includes(error));
   assert.equal(crash.length, 1, `logged once:\n${lines.join("\n")}`);
-  assert.match(crash[0]!, new RegExp(`action: shutdown \\| result: fail \\| reason: ${origin}`));
+  assert.match(crash[0]!, logRe(Action.SHUTDOWN, "fail", ` \\| reason: ${origin}`));
   let at = lines.indexOf(crash[0]!);
   for (const re of closes) {
     const next = indexOf(lines, re);
@@ -89,13 +89,13 @@ describe("process edge", () => {
     peers.push(agency.socket);
     await agency.hello(1);
     server.child.kill("SIGUSR2");
-    assert.equal(await server.exited, 1, server.stderr);
+    assert.equal(await server.code, 1, server.stderr);
     assertCrashThenClose(server.lines, "uncaughtException", "injected crash", [
-      /action: connection \| result: success .*code: SHUTTING_DOWN/,
-      /action: close_listener \| result: success/,
-      /action: close_file \| result: success \| path: \.\/bets\.csv$/,
-      /action: close_file \| result: success \| path: \.\/bets\.csv\.state/,
-      /action: shutdown \| result: success/,
+      logRe(Action.CONNECTION, "success", " .*code: SHUTTING_DOWN"),
+      logRe(Action.CLOSE_LISTENER, "success"),
+      logRe(Action.CLOSE_FILE, "success", String.raw` \| path: \.\/bets\.csv$`),
+      logRe(Action.CLOSE_FILE, "success", String.raw` \| path: \.\/bets\.csv\.state`),
+      logRe(Action.SHUTDOWN, "success"),
     ]);
     assert.match(server.stderr, /^uncaughtException: Error: injected crash/m);
     await agency.closed;
@@ -117,12 +117,12 @@ describe("process edge", () => {
       d,
       INJECT,
     );
-    await agency.waitFor(/action: notificar_fin \| result: success/);
+    await agency.waitFor(logRe(Action.NOTIFICAR_FIN, "success"));
     agency.child.kill("SIGHUP");
-    assert.equal(await agency.exited, 1, agency.stderr);
+    assert.equal(await agency.code, 1, agency.stderr);
     assertCrashThenClose(agency.lines, "unhandledRejection", "injected rejection", [
-      /action: close_connection \| result: success \| client_id: 1/,
-      /action: shutdown \| result: success/,
+      logRe(Action.CLOSE_CONNECTION, "success", String.raw` \| client_id: 1`),
+      logRe(Action.SHUTDOWN, "success"),
     ]);
     assert.equal(await stop(server), 0);
   });
@@ -136,15 +136,19 @@ describe("process edge", () => {
     server.child.kill("SIGINT");
     server.child.kill("SIGTERM");
     server.child.kill("SIGCONT");
-    const code = await server.exited;
+    const code = await server.code;
     assert.ok(code === 128 + 2 || code === 128 + 15, `exit ${code}`);
     const lines = server.lines.join("\n");
-    assert.equal(actions(server.lines, "signal_received").length, 2);
+    assert.equal(actions(server.lines, Action.SIGNAL_RECEIVED).length, 2);
     assert.match(
       lines,
-      /action: shutdown \| result: fail \| reason: second signal SIG(TERM|INT), exiting at once/,
+      logRe(
+        Action.SHUTDOWN,
+        "fail",
+        String.raw` \| reason: second signal SIG(TERM|INT), exiting at once`,
+      ),
     );
-    assert.doesNotMatch(lines, /action: shutdown \| result: success/);
+    assert.doesNotMatch(lines, logRe(Action.SHUTDOWN, "success"));
   });
 
   test("a close past its deadline exits 1 and says what was still open", async () => {
@@ -152,19 +156,19 @@ describe("process edge", () => {
     const server = await startServer({ AGENCIES: "1", SHUTDOWN_DEADLINE: "200ms" }, dir());
     peers.push(await heldAgency(server.port));
     assert.equal(await stop(server), 1);
-    const line = server.lines.find((l) => /action: shutdown \| result: fail/.test(l));
+    const line = server.lines.find((l) => logRe(Action.SHUTDOWN, "fail").test(l));
     assert.match(
       line ?? "",
       /reason: close did not finish within 200ms \| open: listener and 1 connection$/,
     );
-    assert.doesNotMatch(server.lines.join("\n"), /action: shutdown \| result: success/);
+    assert.doesNotMatch(server.lines.join("\n"), logRe(Action.SHUTDOWN, "success"));
   });
 
   test("an echo peer that never closes cannot hold the server's close open: exit 0", async () => {
     const server = await startServer({}, dir());
     peers.push(await heldPeer(server.port, "hola\n"));
     assert.equal(await stop(server), 0, server.lines.join("\n"));
-    assert.match(server.lines.join("\n"), /action: close_listener \| result: success/);
+    assert.match(server.lines.join("\n"), logRe(Action.CLOSE_LISTENER, "success"));
   });
 
   test("a bets file that cannot grow: STORAGE_FAILURE, nothing acknowledged that is not on disk", async () => {
@@ -204,8 +208,8 @@ describe("process edge", () => {
     assert.equal(failure, ErrorCode.STORAGE_FAILURE);
     assert.ok(acked > 0, "the batches before the limit were stored and acknowledged");
     // the file store cannot go on: the server closes and exits 1
-    assert.equal(await server.exited, 1);
-    assert.match(server.lines.join("\n"), /action: storage \| result: fail/);
+    assert.equal(await server.code, 1);
+    assert.match(server.lines.join("\n"), logRe(Action.STORAGE, "fail"));
     // every acknowledged row is on disk, whole, in order (the rest is a torn tail at most)
     const text = readFileSync(join(d, "bets.csv"), "utf8");
     const csv = (k: number) =>

@@ -9,31 +9,32 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { MsgType } from "../../shared/src/protocol/frame.js";
-import { generateDataset } from "../../tools/gen-data.js";
 import {
-  alive,
-  compareStored,
-  count,
-  diagnoseAgencies,
   type FaultKind,
   type FaultPlan,
   FaultProxy,
   type FrameTarget,
-  freePort,
-  guard,
-  int,
+} from "../../kit/fault-proxy.js";
+import {
+  ACKED,
+  actions,
+  count,
+  DONE,
   loggedWinnerCount,
   loggedWinners,
-  pick,
-  reap,
-  rng,
-  seedsFrom,
-  startServerOn,
-  tail,
+  logRe,
   waitCount,
-} from "./lib/faults.js";
-import { actions, cleanup, type Proc, startAgency, tempDir } from "./lib/procs.js";
+} from "../../kit/logs.js";
+import { freePort } from "../../kit/ports.js";
+import { type ManagedProcess, reap } from "../../kit/proc.js";
+import { cleanup, startAgency, startServerOn, tempDir } from "../../kit/programs.js";
+import { diagnoseAgencies, tail } from "../../kit/report.js";
+import { int, pick, rng, seedsFrom } from "../../kit/rng.js";
+import { compareStored } from "../../kit/stored.js";
+import { guard } from "../../kit/wait.js";
+import { Action } from "../../shared/src/actions.js";
+import { MsgType } from "../../shared/src/protocol/frame.js";
+import { generateDataset } from "../../tools/gen-data.js";
 
 const RUNS = Number(process.env.FAULT_RUNS ?? 6);
 const BASE = Number(process.env.FAULT_BASE ?? 5150);
@@ -68,9 +69,14 @@ function agencyEnv(file: string, maxAmount: number): Record<string, string> {
 }
 
 /** Waits for the agencies, then checks exit codes, the stored multiset and the winners. */
-async function verify(ctx: string, run: Run, agencies: Proc[], server: Proc): Promise<number> {
+async function verify(
+  ctx: string,
+  run: Run,
+  agencies: ManagedProcess[],
+  server: ManagedProcess,
+): Promise<number> {
   const codes = await guard(
-    Promise.all(agencies.map((a) => a.exited)),
+    Promise.all(agencies.map((a) => a.code)),
     45_000,
     () =>
       `${ctx}: agencies did not finish\nserver:\n${tail(server)}\n${agencies.map((a) => tail(a, 6)).join("\n--\n")}${diagnoseAgencies(agencies, run.bets)}`,
@@ -153,7 +159,7 @@ describe("connection faults through a proxy", () => {
       ];
       const ctx = `fault run seed=${seed} (replay: FAULT_SEED=${seed} node --test dist/test/integration/faults.test.js)`;
       const port = await freePort();
-      const procs: Proc[] = [];
+      const procs: ManagedProcess[] = [];
       let proxy: FaultProxy | null = null;
       try {
         // short server timeouts, so that stalls also make the server cut connections
@@ -175,9 +181,9 @@ describe("connection faults through a proxy", () => {
           agencies,
           server,
         );
-        assert.ok(alive(server), `${ctx}: server died\n${tail(server)}`);
+        assert.ok(server.alive, `${ctx}: server died\n${tail(server)}`);
         const summary = JSON.stringify(proxy.summary());
-        const cuts = server.lines.filter((l) => /action: connection \| result: fail/.test(l));
+        const cuts = server.lines.filter((l) => logRe(Action.CONNECTION, "fail").test(l));
         const codes: Record<string, number> = {};
         for (const l of cuts) {
           const c = /code: (\w+)/.exec(l)?.[1] ?? "?";
@@ -202,7 +208,7 @@ describe("SIGTERM during ingest, then a restart", () => {
     const run = await dataset(seed, r);
     const port = await freePort();
     const env = { AGENCIES: "5", LOGGING_LEVEL: "DEBUG" };
-    const procs: Proc[] = [];
+    const procs: ManagedProcess[] = [];
     try {
       let server = await startServerOn(port, env, run.dir);
       procs.push(server);
@@ -214,23 +220,23 @@ describe("SIGTERM during ingest, then a restart", () => {
       const stops: string[] = [];
       // 1st SIGTERM in the middle of the ingest; 2nd once some agencies have finished
       const points: Array<[RegExp, number]> = [
-        [/action: apuesta_recibida \| result: success/, int(r, 5, 60)],
-        [/action: agency_done \| result: success/, 2],
+        [ACKED, int(r, 5, 60)],
+        [DONE, 2],
       ];
       for (const [re, n] of points) {
-        await waitCount(server, re, n, 30_000, () => count(server, /action: sorteo/) > 0);
+        await waitCount(server, re, n, 30_000, () => count(server, logRe(Action.SORTEO)) > 0);
         server.child.kill("SIGTERM");
         const code = await guard(
-          server.exited,
+          server.code,
           10_000,
           () => `server exit after SIGTERM\n${tail(server)}`,
         );
         assert.equal(code, 0, `exit code after SIGTERM\n${tail(server)}`);
         const lines = server.lines;
-        assert.equal(actions(lines, "close_listener").length, 1, tail(server));
-        const files = actions(lines, "close_file").map((m) => m.path);
+        assert.equal(actions(lines, Action.CLOSE_LISTENER).length, 1, tail(server));
+        const files = actions(lines, Action.CLOSE_FILE).map((m) => m.path);
         assert.deepEqual(files, ["./bets.csv", "./bets.csv.state"], tail(server));
-        assert.equal(actions(lines, "shutdown").at(-1)?.result, "success", tail(server));
+        assert.equal(actions(lines, Action.SHUTDOWN).at(-1)?.result, "success", tail(server));
         assert.ok(!lines.some((l) => /result: fail/.test(l) && /ERROR|CRITICAL/.test(l)));
         stops.push(`SIGTERM after ${count(server, re)} x ${re.source.split("\\|")[0]}`);
         server = await startServerOn(port, env, run.dir);
@@ -239,7 +245,7 @@ describe("SIGTERM during ingest, then a restart", () => {
       const rows = await verify(`SIGTERM run seed=${seed}`, run, agencies, server);
       const last = server;
       last.child.kill("SIGTERM");
-      assert.equal(await last.exited, 0);
+      assert.equal(await last.code, 0);
       console.log(`sigterm: passed: ${rows} bets; ${stops.join("; ")}`);
     } finally {
       await reap(procs);

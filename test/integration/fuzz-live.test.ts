@@ -11,6 +11,15 @@ import assert from "node:assert/strict";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { loggedWinnerCount } from "../../kit/logs.js";
+import { freePort } from "../../kit/ports.js";
+import { type ManagedProcess, reap } from "../../kit/proc.js";
+import { cleanup, startAgency, startServerOn, tempDir } from "../../kit/programs.js";
+import { RawClient } from "../../kit/raw-client.js";
+import { tail } from "../../kit/report.js";
+import { int, pick, rng } from "../../kit/rng.js";
+import { sampleRss } from "../../kit/stats.js";
+import { guard } from "../../kit/wait.js";
 import { errorName, isFault } from "../../shared/src/errors.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
 import {
@@ -33,21 +42,6 @@ import {
   encodeWinnersRequest,
 } from "../../shared/src/protocol/messages.js";
 import { generateDataset } from "../../tools/gen-data.js";
-import {
-  alive,
-  freePort,
-  guard,
-  int,
-  loggedWinnerCount,
-  pick,
-  RawClient,
-  reap,
-  rng,
-  sampleRss,
-  startServerOn,
-  tail,
-} from "./lib/faults.js";
-import { cleanup, type Proc, startAgency, tempDir } from "./lib/procs.js";
 
 const CASES = Number(process.env.FUZZ_CASES ?? 10000);
 const SEED = Number(process.env.FUZZ_SEED ?? 4242);
@@ -517,7 +511,7 @@ describe("live fuzzing", () => {
     dirs.push(dir);
     await generateDataset({ out: dir, agencies: 1, bets: 300, winners: 3, seed: SEED });
     const port = await freePort();
-    const procs: Proc[] = [];
+    const procs: ManagedProcess[] = [];
     try {
       const server = await startServerOn(
         port,
@@ -549,11 +543,11 @@ describe("live fuzzing", () => {
           const s = makeScript(next++, CASES - sent);
           sent += s.frames;
           await runConnection(port, s, stats);
-          if (!alive(server)) throw new Error(`fuzz seed=${SEED}: server died\n${tail(server)}`);
+          if (!server.alive) throw new Error(`fuzz seed=${SEED}: server died\n${tail(server)}`);
         }
       };
       await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-      assert.ok(alive(server), `server died:\n${tail(server)}`);
+      assert.ok(server.alive, `server died:\n${tail(server)}`);
 
       // the fuzzer may have left agencies 2 and 3 open: finish them, then a real agency 1 runs
       for (const a of [2, 3]) {
@@ -572,12 +566,12 @@ describe("live fuzzing", () => {
         dir,
       );
       procs.push(agency);
-      const code = await guard(agency.exited, 30_000, () => `agency 1:\n${tail(agency)}`);
+      const code = await guard(agency.code, 30_000, () => `agency 1:\n${tail(agency)}`);
       assert.equal(code, 0, tail(agency));
       assert.equal(loggedWinnerCount(agency), 3);
       const mem = rss.stop();
       server.child.kill("SIGTERM");
-      assert.equal(await server.exited, 0, tail(server));
+      assert.equal(await server.code, 0, tail(server));
       assert.equal(server.stderr, "", "nothing on the server's stderr");
       assert.ok(
         !server.lines.some((l) => / (ERROR|CRITICAL) /.test(l)),

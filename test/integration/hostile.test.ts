@@ -7,6 +7,11 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { actions } from "../../kit/logs.js";
+import { stop } from "../../kit/proc.js";
+import { cleanup, type ServerProc, startAgency, startServer, tempDir } from "../../kit/programs.js";
+import { batch, exchange } from "../../kit/raw-client.js";
+import { Action } from "../../shared/src/actions.js";
 import { ErrorCode, errorName } from "../../shared/src/errors.js";
 import {
   encodeFrame,
@@ -20,16 +25,6 @@ import {
   encodeHello,
   encodeWinnersRequest,
 } from "../../shared/src/protocol/messages.js";
-import {
-  actions,
-  cleanup,
-  type ServerProc,
-  startAgency,
-  startServer,
-  stop,
-  tempDir,
-} from "./lib/procs.js";
-import { batch, exchange } from "./lib/raw.js";
 
 function errorCodeOf(frames: { type: number; payload: Buffer }[]): string {
   const e = frames.find((f) => f.type === MsgType.ERROR || f.type === MsgType.REJECT);
@@ -123,7 +118,7 @@ describe("hostile input", () => {
         [errorName(ErrorCode.INVALID_NUMBER), 1],
       ],
     );
-    const fails = actions(server.lines, "apuesta_recibida").filter((m) => m.result === "fail");
+    const fails = actions(server.lines, Action.APUESTA_RECIBIDA).filter((m) => m.result === "fail");
     assert.deepEqual(
       fails.map((m) => m.cantidad),
       ["2", "2"],
@@ -207,12 +202,12 @@ describe("hostile input", () => {
       { CLI_DATA_FILE: join(dir, "a2.csv"), CLI_BATCH_MAXAMOUNT: "64" },
       dir,
     );
-    assert.deepEqual(await Promise.all([a1.exited, a2.exited]), [0, 0], a1.stderr + a2.stderr);
-    assert.equal(actions(a1.lines, "consulta_ganadores")[0]?.cant_ganadores, "3");
-    assert.equal(actions(a2.lines, "consulta_ganadores")[0]?.cant_ganadores, "1");
+    assert.deepEqual(await Promise.all([a1.code, a2.code]), [0, 0], a1.stderr + a2.stderr);
+    assert.equal(actions(a1.lines, Action.CONSULTA_GANADORES)[0]?.cant_ganadores, "3");
+    assert.equal(actions(a2.lines, Action.CONSULTA_GANADORES)[0]?.cant_ganadores, "1");
     const stored = readFileSync(join(dir, "bets.csv"), "utf8").split("\r\n").filter(Boolean);
     assert.equal(stored.length, 800);
     assert.equal(server.child.exitCode, null, "server still running");
-    assert.equal(actions(server.lines, "sorteo").length, 1);
+    assert.equal(actions(server.lines, Action.SORTEO).length, 1);
   });
 });

@@ -7,9 +7,12 @@ import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { actions } from "../../kit/logs.js";
+import { stop } from "../../kit/proc.js";
+import { cleanup, startAgency, startServer, tempDir } from "../../kit/programs.js";
+import { Action } from "../../shared/src/actions.js";
 import { encodeHello } from "../../shared/src/protocol/messages.js";
 import { generateDataset } from "../../tools/gen-data.js";
-import { actions, cleanup, startAgency, startServer, stop, tempDir } from "./lib/procs.js";
 
 function peakRssKb(pid: number): number {
   const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -69,10 +72,10 @@ describe("load with a mix of hostile connections", () => {
         dir,
       ),
     );
-    const codes = await Promise.all(agencies.map((a) => a.exited));
+    const codes = await Promise.all(agencies.map((a) => a.code));
     assert.deepEqual(codes, [0, 0, 0, 0, 0], agencies.map((a) => a.stderr).join("\n"));
     assert.deepEqual(
-      agencies.map((a) => Number(actions(a.lines, "consulta_ganadores")[0]?.cant_ganadores)),
+      agencies.map((a) => Number(actions(a.lines, Action.CONSULTA_GANADORES)[0]?.cant_ganadores)),
       winners,
     );
     // the useless connections are cut by the server's limits, each with a log line

@@ -13,6 +13,17 @@ import { readdirSync, readlinkSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { count, DONE, loggedWinnerCount, loggedWinners, logRe, waitCount } from "../../kit/logs.js";
+import { freePort } from "../../kit/ports.js";
+import { type ManagedProcess, reap } from "../../kit/proc.js";
+import { cleanup, startAgency, startServerOn, tempDir } from "../../kit/programs.js";
+import { describeFrame, RawClient } from "../../kit/raw-client.js";
+import { tail } from "../../kit/report.js";
+import { int, rng } from "../../kit/rng.js";
+import { sampleRss } from "../../kit/stats.js";
+import { compareStored } from "../../kit/stored.js";
+import { guard, sleep } from "../../kit/wait.js";
+import { Action } from "../../shared/src/actions.js";
 import { MsgType } from "../../shared/src/protocol/frame.js";
 import {
   BatchBuilder,
@@ -20,26 +31,6 @@ import {
   encodeWinnersRequest,
 } from "../../shared/src/protocol/messages.js";
 import { generateDataset } from "../../tools/gen-data.js";
-import {
-  alive,
-  compareStored,
-  count,
-  describeFrame,
-  freePort,
-  guard,
-  int,
-  loggedWinnerCount,
-  loggedWinners,
-  RawClient,
-  reap,
-  rng,
-  sampleRss,
-  sleep,
-  startServerOn,
-  tail,
-  waitCount,
-} from "./lib/faults.js";
-import { cleanup, type Proc, startAgency, tempDir } from "./lib/procs.js";
 
 const SEED = Number(process.env.LOAD_SEED ?? 31337);
 const RSS_LIMIT_MB = Number(process.env.LOAD_RSS_LIMIT_MB ?? 300);
@@ -146,7 +137,7 @@ describe("load", () => {
     // agencies REAL+1.. are identities for the never-reading agencies; the test finishes them
     const agenciesTotal = REAL + MIX.neverRead;
     const port = await freePort();
-    const procs: Proc[] = [];
+    const procs: ManagedProcess[] = [];
     const hostiles: Hostile[] = [];
     try {
       const server = await startServerOn(
@@ -200,7 +191,7 @@ describe("load", () => {
         });
       }
       const openAtOnce = hostiles.filter((h) => h.closedAt < 0).length;
-      await waitCount(server, /action: accept_connections \| result: success/, HOSTILE, 20_000);
+      await waitCount(server, logRe(Action.ACCEPT_CONNECTIONS, "success"), HOSTILE, 20_000);
       const heldByServer = socketCount(pid) - baseSockets;
 
       // 2. the agencies start, and every hostile connection starts misbehaving
@@ -268,7 +259,7 @@ describe("load", () => {
 
       // 3. the real agencies are done and wait for the draw: finish the never-readers' agencies
       // (each HELLO replaces the never-reading connection), which completes the draw
-      await waitCount(server, /action: agency_done \| result: success/, REAL, 60_000);
+      await waitCount(server, DONE, REAL, 60_000);
       for (let a = REAL + 1; a <= agenciesTotal; a++) {
         const c = await RawClient.connect(port);
         const w = await c.hello(a);
@@ -277,7 +268,7 @@ describe("load", () => {
         await c.close();
       }
       const codes = await guard(
-        Promise.all(agencies.map((a) => a.exited)),
+        Promise.all(agencies.map((a) => a.code)),
         60_000,
         () =>
           `agencies did not finish:\n${tail(server)}\n${agencies.map((a) => tail(a, 5)).join("\n--\n")}`,
@@ -309,13 +300,13 @@ describe("load", () => {
       const rss = mem.stop();
       const lines = server.lines;
       const cut = (code: string) =>
-        count(server, new RegExp(`action: connection \\| result: \\w+ .*code: ${code}`));
+        count(server, logRe(Action.CONNECTION, "\\w+", ` .*code: ${code}`));
       const figures = {
         idleTimeout: cut("IDLE_TIMEOUT"),
         notIdentified: cut("NOT_IDENTIFIED"),
         replaced: cut("REPLACED"),
         slowReader: cut("SLOW_READER"),
-        closeLines: count(server, /action: close_connection \| result: success/),
+        closeLines: count(server, logRe(Action.CLOSE_CONNECTION, "success")),
       };
       // every slow HELLO is cut by the HELLO timeout, every flood by NOT_IDENTIFIED, every
       // never-reader by the agency taking its place; each closed connection has its log line
@@ -324,7 +315,7 @@ describe("load", () => {
       const neverReadCuts: Record<string, number> = {};
       for (let a = REAL + 1; a <= agenciesTotal; a++) {
         const l = lines.find(
-          (x) => x.includes(`action: connection |`) && x.includes(`who: agency ${a} |`),
+          (x) => logRe(Action.CONNECTION).test(x) && x.includes(`who: agency ${a} |`),
         );
         const code = /code: (\w+)/.exec(l ?? "")?.[1] ?? "none";
         neverReadCuts[code] = (neverReadCuts[code] ?? 0) + 1;
@@ -344,9 +335,9 @@ describe("load", () => {
         assert.ok(h.closedAt >= 0, "the server closed every idle connection");
       }
       assert.equal(lines.filter((l) => / (ERROR|CRITICAL) /.test(l)).length, 0);
-      assert.ok(alive(server));
+      assert.ok(server.alive);
       server.child.kill("SIGTERM");
-      assert.equal(await server.exited, 0, tail(server));
+      assert.equal(await server.code, 0, tail(server));
       const idleCut = hostiles
         .filter((h) => h.kind === "idle")
         .map((h) => h.closedAt - h.openedAt)
@@ -372,7 +363,7 @@ describe("load", () => {
     const dir = tempDir();
     dirs.push(dir);
     const port = await freePort();
-    const procs: Proc[] = [];
+    const procs: ManagedProcess[] = [];
     try {
       // A small heap: requests that a closed connection left behind would fill it and kill the
       // server (V8 "heap out of memory"); released ones are garbage and cost nothing.
@@ -394,7 +385,7 @@ describe("load", () => {
       const t0 = Date.now();
       let n = 0;
       // each connection identifies, asks 60 times to be told the winners at the draw, and leaves
-      for (; n < HELD_CONNS && alive(server); n += 50) {
+      for (; n < HELD_CONNS && server.alive; n += 50) {
         await guard(
           Promise.all(
             Array.from(
@@ -416,10 +407,10 @@ describe("load", () => {
       const rss = mem.stop();
       console.log(
         `held requests: ${n} connections x 60 held WINNERS_REQUESTs in ${Date.now() - t0} ms, ` +
-          `server peak RSS ${Math.round(rss.peakRssKb / 1024)} MB, alive: ${alive(server)}`,
+          `server peak RSS ${Math.round(rss.peakRssKb / 1024)} MB, alive: ${server.alive}`,
       );
       assert.ok(
-        alive(server),
+        server.alive,
         `the server died after ${n} connections that each left 60 held WINNERS_REQUESTs: ` +
           "the requests of closed connections are kept until the draw (session.ts " +
           "onWinnersRequest keeps only the last cancelDraw; the other listeners stay in " +
@@ -434,7 +425,7 @@ describe("load", () => {
         await c.close();
       }
       server.child.kill("SIGTERM");
-      assert.equal(await server.exited, 0);
+      assert.equal(await server.code, 0);
     } finally {
       await reap(procs);
     }

@@ -5,36 +5,31 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { actions, logRe } from "../../kit/logs.js";
+import { type ManagedProcess, reap, stop } from "../../kit/proc.js";
+import { AGENCY_JS, cleanup, run, startAgency, startServer, tempDir } from "../../kit/programs.js";
+import { tail } from "../../kit/report.js";
+import { compareStored } from "../../kit/stored.js";
+import { guard } from "../../kit/wait.js";
+import { Action } from "../../shared/src/actions.js";
 import { defaultWinners, generateDataset } from "../../tools/gen-data.js";
-import { compareStored, guard, reap, tail } from "./lib/faults.js";
-import {
-  AGENCY_JS,
-  actions,
-  cleanup,
-  type Proc,
-  run,
-  startAgency,
-  startServer,
-  stop,
-  tempDir,
-} from "./lib/procs.js";
 
 const dirs: string[] = [];
-const procs: Proc[] = [];
+const procs: ManagedProcess[] = [];
 after(async () => {
   await reap(procs);
   dirs.forEach(cleanup);
 });
 
 /** The agency program with arguments (the load generator), collecting its lines. */
-function fleet(args: string[], env: Record<string, string>, cwd: string): Proc {
+function fleet(args: string[], env: Record<string, string>, cwd: string): ManagedProcess {
   // the flag the quiniela-agency bin's shebang gives
   const p = run(AGENCY_JS, env, cwd, { args, nodeArgs: ["--max-semi-space-size=2"] });
   procs.push(p);
   return p;
 }
 
-function countLines(p: Proc, re: RegExp): number {
+function countLines(p: ManagedProcess, re: RegExp): number {
   return p.lines.filter((l) => re.test(l)).length;
 }
 
@@ -52,9 +47,9 @@ describe("load generator: many agencies from one process", () => {
       { CLI_SERVER_ADDRESS: `127.0.0.1:${server.port}`, CLI_LOG_LEVEL: "INFO" },
       dir,
     );
-    const code = await guard(f.exited, 90_000, () => tail(f));
+    const code = await guard(f.code, 90_000, () => tail(f));
     assert.equal(code, 0, tail(f));
-    const results = actions(f.lines, "consulta_ganadores");
+    const results = actions(f.lines, Action.CONSULTA_GANADORES);
     assert.equal(results.length, 200);
     const byId = new Map(results.map((m) => [Number(m.client_id), Number(m.cant_ganadores)]));
     assert.equal(byId.size, 200, "one line per agency");
@@ -63,17 +58,24 @@ describe("load generator: many agencies from one process", () => {
     }
     // today's line, with the agency's id appended
     assert.match(
-      f.lines.find((l) => l.includes("consulta_ganadores"))!,
-      /INFO {5}action: consulta_ganadores \| result: success \| cant_ganadores: \d \| client_id: \d+$/,
+      f.lines.find((l) => l.includes(Action.CONSULTA_GANADORES))!,
+      new RegExp(
+        "INFO {5}" +
+          logRe(
+            Action.CONSULTA_GANADORES,
+            "success",
+            String.raw` \| cant_ganadores: \d \| client_id: \d+$`,
+          ).source,
+      ),
     );
-    const summary = actions(f.lines, "agencias")[0]!;
+    const summary = actions(f.lines, Action.AGENCIAS)[0]!;
     assert.equal(summary.result, "success");
     assert.equal(summary.agencies, "200");
     assert.equal(summary.bets_stored, "100000");
     assert.ok(Number(summary.max_rss_mb) < 150, `load generator peak RSS ${summary.max_rss_mb} MB`);
     assert.ok(!f.lines.some((l) => l.includes("result: fail")));
     assert.equal(await stop(server), 0);
-    assert.equal(actions(server.lines, "sorteo").length, 1);
+    assert.equal(actions(server.lines, Action.SORTEO).length, 1);
     const cmp = compareStored(join(dir, "bets.csv"), files);
     assert.ok(cmp.equal, `rows ${cmp.rows}/${cmp.expected}\n${cmp.sample.join("\n")}`);
     assert.equal(cmp.rows, 100_000);
@@ -89,17 +91,17 @@ describe("load generator: many agencies from one process", () => {
     const f = fleet(["--agencies", "1-3, 5", "--data", dir, "--concurrency", "2"], env, dir);
     const single = startAgency(4, server.port, { CLI_DATA_FILE: join(dir, "agency-4.csv") }, dir);
     procs.push(single);
-    assert.deepEqual(await Promise.all([f.exited, single.exited]), [0, 0], tail(f));
+    assert.deepEqual(await Promise.all([f.code, single.code]), [0, 0], tail(f));
     assert.deepEqual(
-      actions(f.lines, "consulta_ganadores")
+      actions(f.lines, Action.CONSULTA_GANADORES)
         .map((m) => [Number(m.client_id), Number(m.cant_ganadores)])
         .sort((a, b) => a[0]! - b[0]!),
       [1, 2, 3, 5].map((id) => [id, defaultWinners(id)]),
     );
     // the ordinary agency's line is unchanged (no client_id)
     assert.match(
-      single.lines.find((l) => l.includes("consulta_ganadores"))!,
-      /action: consulta_ganadores \| result: success \| cant_ganadores: 2$/,
+      single.lines.find((l) => l.includes(Action.CONSULTA_GANADORES))!,
+      logRe(Action.CONSULTA_GANADORES, "success", String.raw` \| cant_ganadores: 2$`),
     );
     assert.equal(await stop(server), 0);
   });
@@ -116,7 +118,7 @@ describe("load generator: many agencies from one process", () => {
       { CLI_SERVER_ADDRESS: `127.0.0.1:${server.port}`, CLI_LOG_LEVEL: "DEBUG" },
       dir,
     );
-    const done = /action: notificar_fin \| result: success/;
+    const done = logRe(Action.NOTIFICAR_FIN, "success");
     await guard(
       (async () => {
         while (countLines(f, done) < 100) await new Promise((r) => setTimeout(r, 50));
@@ -125,10 +127,10 @@ describe("load generator: many agencies from one process", () => {
       () => tail(f),
     );
     f.child.kill("SIGTERM");
-    assert.equal(await f.exited, 0, tail(f));
-    const closed = actions(f.lines, "close_connection").map((m) => Number(m.client_id));
+    assert.equal(await f.code, 0, tail(f));
+    const closed = actions(f.lines, Action.CLOSE_CONNECTION).map((m) => Number(m.client_id));
     assert.equal(new Set(closed).size, 100, "every agency was connected, waiting for the draw");
-    assert.ok(f.lines.some((l) => l.includes("action: shutdown | result: success")));
+    assert.ok(f.lines.some((l) => logRe(Action.SHUTDOWN, "success").test(l)));
     assert.equal(await stop(server), 0);
   });
 
@@ -145,7 +147,7 @@ describe("load generator: many agencies from one process", () => {
     ];
     for (const [args, extra, re] of cases) {
       const p = fleet(args, { ...env, ...extra }, dir);
-      assert.equal(await p.exited, 1, args.join(" "));
+      assert.equal(await p.code, 1, args.join(" "));
       assert.match(p.stderr, new RegExp(`^fatal: .*${re.source}`, "m"));
     }
   });

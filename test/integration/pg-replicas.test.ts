@@ -10,45 +10,39 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
+import {
+  ACKED,
+  actions,
+  count,
+  DRAWN,
+  loggedWinnerCount,
+  logRe,
+  waitCount,
+} from "../../kit/logs.js";
+import { freePort } from "../../kit/ports.js";
+import { killHard, type ManagedProcess, reap, stop } from "../../kit/proc.js";
+import {
+  COURSE_DATA,
+  cleanup,
+  type ServerProc,
+  spawnServer,
+  startAgency,
+  startServerOn,
+  tempDir,
+} from "../../kit/programs.js";
+import { describeFrame, RawClient } from "../../kit/raw-client.js";
+import { tail } from "../../kit/report.js";
+import { int, rng, seedsFrom } from "../../kit/rng.js";
+import { compareStored } from "../../kit/stored.js";
+import { guard, sleep } from "../../kit/wait.js";
 import { LOCK_CLASS, LOCK_DRAW } from "../../server/src/storage/pg-schema.js";
+import { Action } from "../../shared/src/actions.js";
 import { ErrorCode, isFault } from "../../shared/src/errors.js";
 import { MsgType } from "../../shared/src/protocol/frame.js";
 import { BatchBuilder, decodeAck, decodeFaultReply } from "../../shared/src/protocol/messages.js";
 import { COURSE_WINNERS, courseFiles } from "./lib/course.js";
-import {
-  alive,
-  compareStored,
-  count,
-  describeFrame,
-  freePort,
-  guard,
-  int,
-  killHard,
-  loggedWinnerCount,
-  RawClient,
-  reap,
-  rng,
-  seedsFrom,
-  sleep,
-  spawnServer,
-  startServerOn,
-  tail,
-  waitCount,
-} from "./lib/faults.js";
 import { pgSkip, startTestPg, type TestPg } from "./lib/pg.js";
-import {
-  actions,
-  COURSE_DATA,
-  cleanup,
-  type Proc,
-  type ServerProc,
-  startAgency,
-  stop,
-  tempDir,
-} from "./lib/procs.js";
 
-const ACKED = /action: apuesta_recibida \| result: success/;
-const DRAWN = /action: sorteo \| result: success/;
 const RUNS = Number(process.env.PG_CRASH_RUNS ?? 2);
 const BASE = Number(process.env.PG_CRASH_BASE ?? 20260101);
 
@@ -58,7 +52,7 @@ const COURSE_FILES = [1, 2, 3, 4, 5].map((i) => join(COURSE_DATA, `agency-${i}.c
 describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
   let pgt: TestPg;
   const dirs: string[] = [];
-  const procs: Proc[] = [];
+  const procs: ManagedProcess[] = [];
   before(async () => {
     pgt = await startTestPg();
   });
@@ -96,7 +90,11 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
 
   const addr = (s: ServerProc) => `127.0.0.1:${s.port}`;
 
-  function agencies(files: string[], address: (i: number) => string, cwd: string): Proc[] {
+  function agencies(
+    files: string[],
+    address: (i: number) => string,
+    cwd: string,
+  ): ManagedProcess[] {
     const out = files.map((f, i) =>
       startAgency(
         i + 1,
@@ -119,13 +117,13 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
     what: string,
     url: string,
     servers: ServerProc[],
-    ags: Proc[],
+    ags: ManagedProcess[],
     files: string[],
   ): Promise<void> {
     const ctx = () =>
       `${what}\n${servers.map((s, i) => `replica ${i + 1}:\n${tail(s)}`).join("\n--\n")}\n${ags.map((a) => tail(a, 5)).join("\n--\n")}`;
     const codes = await guard(
-      Promise.all(ags.map((a) => a.exited)),
+      Promise.all(ags.map((a) => a.code)),
       120_000,
       () => `agencies did not finish: ${ctx()}`,
     );
@@ -156,12 +154,12 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
     for (const s of servers) {
       assert.ok(count(s, ACKED) > 0, "every replica took batches");
       assert.equal(await stop(s), 0, tail(s));
-      assert.ok(s.lines.some((l) => l.includes("action: close_database | result: success")));
+      assert.ok(s.lines.some((l) => logRe(Action.CLOSE_DATABASE, "success").test(l)));
     }
     const all = [...servers.flatMap((s) => s.lines), ...ags.flatMap((a) => a.lines)];
     const failed = all.filter((l) => l.includes("result: fail"));
     assert.deepEqual(failed, [], "nothing fails in a normal run");
-    const received = servers.flatMap((s) => actions(s.lines, "apuesta_recibida"));
+    const received = servers.flatMap((s) => actions(s.lines, Action.APUESTA_RECIBIDA));
     assert.equal(
       received.reduce((n, m) => n + Number(m.cantidad), 0),
       78697,
@@ -196,7 +194,7 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
         ags,
         files,
       );
-      for (const s of servers) if (alive(s)) assert.equal(await stop(s), 0);
+      for (const s of servers) if (s.alive) assert.equal(await stop(s), 0);
     });
   }
 
@@ -211,7 +209,7 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
     await pgt.cluster.restart();
     await checkInvariant("PostgreSQL restart", url, servers, ags, files);
     const failed = servers.flatMap((s) =>
-      actions(s.lines, "storage").filter((m) => m.result === "fail"),
+      actions(s.lines, Action.STORAGE).filter((m) => m.result === "fail"),
     );
     assert.ok(failed.length > 0, "the loss of the database is logged");
     for (const s of servers) assert.equal(await stop(s), 0, tail(s));
@@ -322,12 +320,14 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
       dir(),
     );
     procs.push(p);
-    assert.equal(await p.exited, 1);
+    assert.equal(await p.code, 1);
     assert.match(
       p.stderr,
       /^fatal: PostgreSQL at postgres:\/\/quiniela:\*\*\*@127\.0\.0\.1:1\/lottery unusable after \d+ attempts/m,
     );
-    assert.ok(p.lines.some((l) => /action: storage \| result: fail \| store: postgres/.test(l)));
+    assert.ok(
+      p.lines.some((l) => logRe(Action.STORAGE, "fail", String.raw` \| store: postgres`).test(l)),
+    );
     assert.ok(!`${p.stderr}${p.lines.join("\n")}`.includes(":pw@"), "no password in the output");
   });
 });

@@ -10,6 +10,22 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { ACKED, actions, loggedWinnerCount, logRe, waitCount } from "../../kit/logs.js";
+import { freePort } from "../../kit/ports.js";
+import { killHard, type ManagedProcess, reap, stop } from "../../kit/proc.js";
+import {
+  AGENCY_JS,
+  cleanup,
+  run,
+  type ServerProc,
+  startServer,
+  startServerOn,
+  tempDir,
+} from "../../kit/programs.js";
+import { tail } from "../../kit/report.js";
+import { compareStored } from "../../kit/stored.js";
+import { guard } from "../../kit/wait.js";
+import { Action } from "../../shared/src/actions.js";
 import { ErrorCode, type ErrorCodeValue, isFault } from "../../shared/src/errors.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
 import { type Frame, MsgType } from "../../shared/src/protocol/frame.js";
@@ -23,37 +39,20 @@ import {
   encodeWinners,
 } from "../../shared/src/protocol/messages.js";
 import { generateDataset } from "../../tools/gen-data.js";
-import {
-  compareStored,
-  freePort,
-  guard,
-  killHard,
-  loggedWinnerCount,
-  reap,
-  startServerOn,
-  tail,
-  waitCount,
-} from "./lib/faults.js";
-import {
-  AGENCY_JS,
-  actions,
-  cleanup,
-  type Proc,
-  run,
-  type ServerProc,
-  startServer,
-  stop,
-  tempDir,
-} from "./lib/procs.js";
 
 const dirs: string[] = [];
-const procs: Proc[] = [];
+const procs: ManagedProcess[] = [];
 after(async () => {
   await reap(procs);
   dirs.forEach(cleanup);
 });
 
-function agency(id: number, address: string, env: Record<string, string>, cwd: string): Proc {
+function agency(
+  id: number,
+  address: string,
+  env: Record<string, string>,
+  cwd: string,
+): ManagedProcess {
   const p = run(
     AGENCY_JS,
     { CLI_ID: String(id), CLI_SERVER_ADDRESS: address, CLI_LOG_LEVEL: "DEBUG", ...env },
@@ -64,8 +63,8 @@ function agency(id: number, address: string, env: Record<string, string>, cwd: s
 }
 
 /** The port of each successful connection of an agency, in order (DEBUG `connect` lines). */
-function connectedPorts(p: Proc): number[] {
-  return actions(p.lines, "connect")
+function connectedPorts(p: ManagedProcess): number[] {
+  return actions(p.lines, Action.CONNECT)
     .filter((m) => m.result === "success")
     .map((m) => Number(m.port));
 }
@@ -97,7 +96,7 @@ describe("agencies and an address list (real servers)", () => {
     const agencies = files.map((f, i) =>
       agency(i + 1, address, { CLI_DATA_FILE: f, CLI_BATCH_MAXAMOUNT: "50" }, dir),
     );
-    const codes = await guard(Promise.all(agencies.map((a) => a.exited)), 30_000, () =>
+    const codes = await guard(Promise.all(agencies.map((a) => a.code)), 30_000, () =>
       agencies.map((a) => tail(a)).join("\n--\n"),
     );
     assert.deepEqual(codes, [0, 0, 0], agencies.map((a) => tail(a)).join("\n--\n"));
@@ -106,10 +105,10 @@ describe("agencies and an address list (real servers)", () => {
       assert.equal(loggedWinnerCount(a), winners[i], `agency ${i + 1} winners`);
       // the configured list is logged as written
       assert.match(
-        a.lines.find((l) => l.includes("action: config"))!,
+        a.lines.find((l) => logRe(Action.CONFIG).test(l))!,
         new RegExp(`server_address: 127\\.0\\.0\\.1:${dead}, 127\\.0\\.0\\.1:${server.port} \\|`),
       );
-      const tries = actions(a.lines, "connect");
+      const tries = actions(a.lines, Action.CONNECT);
       const id = i + 1;
       if ((id - 1) % 2 === 0) {
         // agencies 1 and 3 start at entry 0 (dead): one refusal, then entry 1 right away
@@ -147,7 +146,7 @@ describe("agencies and an address list (real servers)", () => {
     );
     // each agency sends everything and DONE, then waits for a draw that cannot happen here
     await Promise.all(
-      agencies.map((a) => guard(a.waitFor(/action: notificar_fin/), 20_000, () => tail(a))),
+      agencies.map((a) => guard(a.waitFor(logRe(Action.NOTIFICAR_FIN)), 20_000, () => tail(a))),
     );
     for (const a of agencies) assert.equal(await stop(a), 0);
     for (const s of servers) assert.equal(await stop(s), 0);
@@ -194,26 +193,26 @@ describe("agencies and an address list (real servers)", () => {
       // every agency is in session with the first server before it goes away
       await Promise.all(
         agencies.map((a) =>
-          guard(a.waitFor(/action: connect \| result: success/), 20_000, () => tail(a)),
+          guard(a.waitFor(logRe(Action.CONNECT, "success")), 20_000, () => tail(a)),
         ),
       );
-      await waitCount(first, /action: apuesta_recibida \| result: success/, batches / 10, 30_000);
+      await waitCount(first, ACKED, batches / 10, 30_000);
       if (how === "SIGKILL") await killHard(first);
       else assert.equal(await stop(first), 0);
-      const before = first.lines.filter((l) => l.includes("apuesta_recibida")).length;
+      const before = first.lines.filter((l) => l.includes(Action.APUESTA_RECIBIDA)).length;
       assert.ok(before < batches, "the server stopped mid-ingest");
       // the replacement listens on the other listed port, over the same bets.csv
       const second = await startServerOn(pb, env, dir);
       procs.push(second);
       const codes = await guard(
-        Promise.all(agencies.map((a) => a.exited)),
+        Promise.all(agencies.map((a) => a.code)),
         60_000,
         () => `${tail(second)}\n${agencies.map((a) => tail(a, 8)).join("\n--\n")}`,
       );
       assert.deepEqual(codes, [0, 0, 0, 0, 0], agencies.map((a) => tail(a, 8)).join("\n--\n"));
       assert.equal(await stop(second), 0);
-      assert.equal(actions(second.lines, "sorteo").length, 1);
-      assert.ok(actions(second.lines, "apuesta_recibida").length > 0, "ingest went on there");
+      assert.equal(actions(second.lines, Action.SORTEO).length, 1);
+      assert.ok(actions(second.lines, Action.APUESTA_RECIBIDA).length > 0, "ingest went on there");
       const cmp = compareStored(join(dir, "bets.csv"), files);
       assert.ok(
         cmp.equal,
@@ -225,7 +224,7 @@ describe("agencies and an address list (real servers)", () => {
         const ports = connectedPorts(a);
         assert.equal(ports[0], pa, `agency ${i + 1} first connected to the first server`);
         assert.equal(ports.at(-1), pb, `agency ${i + 1} finished on the second server`);
-        const onB = actions(a.lines, "connect").find(
+        const onB = actions(a.lines, Action.CONNECT).find(
           (m) => m.result === "success" && Number(m.port) === pb,
         )!;
         if (Number(onB.committed) > 0 && Number(onB.committed) < bets[i]!) resumedMidStream++;
@@ -371,7 +370,7 @@ describe("agencies and replicas that refuse (fake replicas sharing one store)", 
         { CLI_DATA_FILE: file, CLI_BATCH_MAXAMOUNT: "100", CLI_BATCH_WINDOW: "1" },
         dir,
       );
-      const code = await guard(a.exited, 30_000, () => tail(a, 30));
+      const code = await guard(a.code, 30_000, () => tail(a, 30));
       assert.equal(code, 0, tail(a, 30));
       assert.equal(loggedWinnerCount(a), 1);
       assert.ok(!a.lines.some((l) => l.includes("result: fail")), "refusals are not failures");

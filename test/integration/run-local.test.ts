@@ -11,8 +11,8 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { DEFAULT_PG_BIN } from "../../kit/pg-cluster.js";
 import { defaultWinners } from "../../tools/gen-data.js";
-import { DEFAULT_PG_BIN } from "../../tools/lib/pg-cluster.js";
 import { startTestPg } from "./lib/pg.js";
 
 /** Skipped only where PostgreSQL 15 is missing outside CI; with CI set, a missing one fails. */

@@ -6,31 +6,21 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { FaultProxy } from "../../kit/fault-proxy.js";
+import { actions, loggedWinnerCount } from "../../kit/logs.js";
+import { stop } from "../../kit/proc.js";
+import { cleanup, run, SERVER_JS, startAgency, startServer, tempDir } from "../../kit/programs.js";
+import { exchange, RawClient } from "../../kit/raw-client.js";
+import { tail } from "../../kit/report.js";
+import { compareStored } from "../../kit/stored.js";
+import { guard } from "../../kit/wait.js";
+import { Action } from "../../shared/src/actions.js";
 import { ErrorCode, isFault } from "../../shared/src/errors.js";
 import { MsgType } from "../../shared/src/protocol/frame.js";
 import { decodeFaultReply, encodeHello } from "../../shared/src/protocol/messages.js";
 import { type CertFiles, makeCerts, mutualTlsEnv } from "../../tools/certs.js";
 import { generateDataset } from "../../tools/gen-data.js";
 import { COURSE_WINNERS, courseFiles } from "./lib/course.js";
-import {
-  compareStored,
-  FaultProxy,
-  guard,
-  loggedWinnerCount,
-  RawClient,
-  tail,
-} from "./lib/faults.js";
-import {
-  actions,
-  cleanup,
-  run,
-  SERVER_JS,
-  startAgency,
-  startServer,
-  stop,
-  tempDir,
-} from "./lib/procs.js";
-import { exchange } from "./lib/raw.js";
 
 const dirs: string[] = [];
 after(() => dirs.forEach(cleanup));
@@ -59,15 +49,15 @@ describe("agencies over mutual TLS", () => {
     const agencies = files.map((f, i) =>
       startAgency(i + 1, server.port, { CLI_DATA_FILE: f, ...env.agencyEnv }, d),
     );
-    const codes = await Promise.all(agencies.map((a) => a.exited));
+    const codes = await Promise.all(agencies.map((a) => a.code));
     assert.deepEqual(codes, [0, 0, 0, 0, 0], agencies.map((a) => a.stderr).join("\n"));
     assert.deepEqual(
       agencies.map((a) => loggedWinnerCount(a)),
       COURSE_WINNERS,
     );
     assert.equal(await stop(server), 0);
-    assert.equal(actions(server.lines, "config_tls")[0]?.client_certificates, "required");
-    assert.equal(actions(server.lines, "sorteo").length, 1);
+    assert.equal(actions(server.lines, Action.CONFIG_TLS)[0]?.client_certificates, "required");
+    assert.equal(actions(server.lines, Action.SORTEO).length, 1);
     const all = [...server.lines, ...agencies.flatMap((a) => a.lines)];
     assert.ok(!all.some((l) => l.includes("result: fail")), "nothing fails in a normal run");
     assert.ok(compareStored(join(d, "bets.csv"), files).equal, "stored bets == inputs");
@@ -88,13 +78,15 @@ describe("agencies over mutual TLS", () => {
       },
       d,
     );
-    assert.equal(await impostor.exited, 1);
+    assert.equal(await impostor.code, 1);
     assert.match(
       impostor.stderr,
       /^fatal: server error AUTH_FAILED: the certificate of agency 2 cannot say HELLO as agency 1$/m,
     );
     assert.equal(await stop(server), 0);
-    const refused = actions(server.lines, "connection").filter((m) => m.code === "AUTH_FAILED");
+    const refused = actions(server.lines, Action.CONNECTION).filter(
+      (m) => m.code === "AUTH_FAILED",
+    );
     assert.equal(refused.length, 1, server.lines.join("\n"));
     assert.match(refused[0]!.reason!, /agency 2 cannot say HELLO as agency 1/);
     const stored = join(d, "bets.csv");
@@ -128,13 +120,15 @@ describe("agencies over mutual TLS", () => {
       },
       d,
     );
-    assert.equal(await plainBet.exited, 1);
+    assert.equal(await plainBet.code, 1);
     assert.match(plainBet.stderr, /^fatal: server error TLS_REQUIRED: .*requires TLS$/m);
     assert.equal(await stop(server), 0);
-    const refused = actions(server.lines, "connection").filter((m) => m.code === "TLS_REQUIRED");
+    const refused = actions(server.lines, Action.CONNECTION).filter(
+      (m) => m.code === "TLS_REQUIRED",
+    );
     assert.equal(refused.length, 2, "one line per refused connection");
     assert.deepEqual(
-      actions(server.lines, "receive_message").map((m) => m.msg),
+      actions(server.lines, Action.RECEIVE_MESSAGE).map((m) => m.msg),
       ["health check"],
     );
   });
@@ -158,14 +152,14 @@ describe("agencies over mutual TLS", () => {
         startAgency(i + 1, port, { CLI_DATA_FILE: f, CLI_LOG_LEVEL: "DEBUG", ...env.agencyEnv }, d),
       );
       const codes = await guard(
-        Promise.all(agencies.map((a) => a.exited)),
+        Promise.all(agencies.map((a) => a.code)),
         60_000,
         () => `agencies did not finish\n${tail(server)}`,
       );
       assert.deepEqual(codes, [0, 0, 0, 0, 0], agencies.map((a) => tail(a, 6)).join("\n--\n"));
       assert.ok(proxy.conns[0]?.fired, "the cut happened");
       const resumed = agencies.filter((a) =>
-        actions(a.lines, "connection").some((m) => m.result === "in_progress"),
+        actions(a.lines, Action.CONNECTION).some((m) => m.result === "in_progress"),
       );
       assert.equal(resumed.length, 1, "exactly the cut agency reconnected");
       const check = compareStored(join(d, "bets.csv"), files);
@@ -193,32 +187,32 @@ describe("agencies over mutual TLS", () => {
         d,
       );
     const wrongCa = agency({ CLI_TLS_CA_FILE: other.ca });
-    assert.equal(await wrongCa.exited, 1);
+    assert.equal(await wrongCa.code, 1);
     assert.match(wrongCa.stderr, /fatal: TLS: server certificate is not signed by the trusted CA/);
 
     const foreign = agency({
       CLI_TLS_CERT_FILE: agencyFile(other, 1, "agencyCert"),
       CLI_TLS_KEY_FILE: agencyFile(other, 1, "agencyKey"),
     });
-    assert.equal(await foreign.exited, 1);
+    assert.equal(await foreign.code, 1);
     assert.match(
       foreign.stderr,
       /fatal: server error AUTH_FAILED: client certificate is not signed by the trusted CA/,
     );
 
     const name = agency({ CLI_TLS_SERVERNAME: "elsewhere" });
-    assert.equal(await name.exited, 1);
+    assert.equal(await name.code, 1);
     assert.match(name.stderr, /fatal: TLS: server certificate does not carry the name "elsewhere"/);
 
     const key = agency({ CLI_TLS_KEY_FILE: agencyFile(certs, 2, "agencyKey") });
-    assert.equal(await key.exited, 1);
+    assert.equal(await key.code, 1);
     assert.match(key.stderr, /^fatal: CLI_TLS_KEY_FILE: the key in .* does not match/m);
     assert.equal(await stop(server), 0);
-    const auth = actions(server.lines, "connection").filter((m) => m.code === "AUTH_FAILED");
+    const auth = actions(server.lines, Action.CONNECTION).filter((m) => m.code === "AUTH_FAILED");
     assert.equal(auth.length, 1, "the foreign certificate: one line");
 
     const badServer = run(SERVER_JS, { ...env.serverEnv, TLS_KEY_FILE: certs.caKey }, d);
-    assert.equal(await badServer.exited, 1);
+    assert.equal(await badServer.code, 1);
     assert.match(
       badServer.stderr,
       /^fatal: TLS_KEY_FILE: the key in .* does not match the certificate/m,

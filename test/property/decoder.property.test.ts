@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { rng } from "../../kit/rng.js";
 import { todayKey, validateBetFields } from "../../shared/src/bet.js";
 import { type Fault, isFault } from "../../shared/src/errors.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
@@ -296,18 +297,6 @@ describe("payload decoders never throw on random payloads", () => {
 
 // ------------------------------------------------------------------ fuzz
 
-/** mulberry32: tiny seeded PRNG, so one fast-check integer drives a whole batch of frames. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const FRAMES_PER_RUN = 500;
 const FUZZ_RUNS = 2100;
 const FUZZ_TARGET = 1_000_000;
@@ -496,13 +485,13 @@ describe("fuzz: random and mutated frames never throw, never hang", () => {
     const message = `fuzz seed: ${seed} (rerun with FUZZ_SEED=${seed})`;
     console.log(message);
     t.diagnostic(message);
-    const pool = buildPool(prng(seed));
+    const pool = buildPool(rng(seed));
     let frames = 0;
     let faults = 0;
     const started = Date.now();
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 0x7fffffff }), (runSeed) => {
-        const rand = prng(runSeed);
+        const rand = rng(runSeed);
         const stream: Buffer[] = [];
         for (let i = 0; i < FRAMES_PER_RUN; i++) {
           const bytes = fuzzFrame(rand, pool);

@@ -21,34 +21,21 @@
 //   The load generator logs the same lines with `client_id: N` appended (its own lines, `config`
 //   and the final `agencias`, have no numeric client_id).
 
-import { createReadStream, existsSync } from "node:fs";
+import { createReadStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
-import { parseDigits } from "../../shared/src/bet.js";
-import { CsvReader } from "../../shared/src/csv.js";
-import { baseEnv, type ExitInfo, ManagedProcess, Sampler } from "./proc.js";
+import { type LogLine, parseLogLine } from "../../kit/logs.js";
+import { baseEnv, type ExitInfo, ManagedProcess } from "../../kit/proc.js";
+import { AGENCY_JS, FLEET_NODE_ARGS, SERVER_JS, SERVER_NODE_ARGS } from "../../kit/programs.js";
+import { Sampler } from "../../kit/stats.js";
+import type { StorageTarget } from "../../kit/stored.js";
+import { Action } from "../../shared/src/actions.js";
 
 export type SyncMode = "fdatasync" | "fsync" | "none";
 export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR";
 
-export const WINNING_NUMBER = 7574;
 export { COURSE_BETS } from "../gen-data.js";
-
-const here = dirname(fileURLToPath(import.meta.url));
-/** The compiled programs (this file is dist/tools/lib/lottery.js). */
-export const SERVER_MAIN = resolve(here, "../../bin/quiniela-server.js");
-/** As in the server's Dockerfile and bin: a small young generation keeps its memory flat. */
-export const SERVER_NODE_ARGS = ["--max-semi-space-size=2"];
-export const AGENCY_MAIN = resolve(here, "../../bin/quiniela-agency.js");
-
-export function checkBuilt(): string | null {
-  for (const p of [SERVER_MAIN, AGENCY_MAIN]) {
-    if (!existsSync(p)) return `${p} is missing: run \`npm run build\` first`;
-  }
-  return null;
-}
 
 export type AgencyPhase = "starting" | "sending" | "waiting_draw" | "done" | "failed";
 
@@ -150,8 +137,6 @@ export type LotteryEvent =
   | { kind: "draw"; replica: number; at: number }
   | { kind: "stopping"; reason: string; at: number };
 
-export type StorageTarget = { kind: "file"; path: string } | { kind: "postgres"; url: string };
-
 export interface LotteryResult {
   /** The server, or with several replicas their sum (stored, DONEs, draws; proc: replica 1's). */
   server: ServerLive;
@@ -180,9 +165,6 @@ export interface LotteryResult {
  * pg-cluster's own (127.0.0.1 only; fsync and synchronous_commit on: durable commits).
  */
 export const THROWAWAY_PG_SETTINGS: Readonly<Record<string, string | number>> = {};
-
-/** The load generator's node flags: those of the quiniela-agency bin's shebang. */
-export const FLEET_NODE_ARGS = ["--max-semi-space-size=2"];
 
 function newServer(name: string): ServerLive {
   return {
@@ -321,7 +303,7 @@ export class LotteryRun {
         const p = new ManagedProcess({
           name: s.name,
           command: process.execPath,
-          args: [...SERVER_NODE_ARGS, ...(o.serverNodeArgs ?? []), SERVER_MAIN],
+          args: [...SERVER_NODE_ARGS, ...(o.serverNodeArgs ?? []), SERVER_JS],
           cwd: o.runDir,
           env: { ...serverEnv, ...o.serverEnv },
           onLine: (line, _s, at) => this.onServerLine(s, line, at),
@@ -435,23 +417,33 @@ export class LotteryRun {
       const p = new ManagedProcess({
         name: `agency ${a.id}`,
         command: process.execPath,
-        args: [...(o.agencyNodeArgs?.(a.id) ?? []), AGENCY_MAIN],
+        args: [...(o.agencyNodeArgs?.(a.id) ?? []), AGENCY_JS],
         cwd: o.runDir,
         env,
         onLine: (line, _s, at) => this.onAgencyLine(a, line, at),
         logPath: this.logPath(`agency-${a.id}`),
       });
       a.proc = p;
-      procs.push(p);
-      this.agencyProcs.push(p);
-      this.agencyProcsRunning++;
-      sampler.add(p);
-      void p.exited.then((e) => {
-        this.agencyProcsRunning--;
-        this.finishAgency(a, e, false);
-        this.wake?.();
-      });
+      this.trackAgencyProc(p, procs, sampler, (e) => this.finishAgency(a, e, false));
     }
+  }
+
+  /** Follows an agency process (one agency's, or the load generator) until it exits. */
+  private trackAgencyProc(
+    p: ManagedProcess,
+    procs: ManagedProcess[],
+    sampler: Sampler,
+    onExit: (e: ExitInfo) => void,
+  ): void {
+    procs.push(p);
+    this.agencyProcs.push(p);
+    this.agencyProcsRunning++;
+    sampler.add(p);
+    void p.exited.then((e) => {
+      this.agencyProcsRunning--;
+      onExit(e);
+      this.wake?.();
+    });
   }
 
   /** One load-generator process running every agency's session. */
@@ -463,26 +455,20 @@ export class LotteryRun {
     const p = new ManagedProcess({
       name: "load generator",
       command: process.execPath,
-      args: [...FLEET_NODE_ARGS, ...(o.agencyNodeArgs?.(1) ?? []), AGENCY_MAIN, ...args],
+      args: [...FLEET_NODE_ARGS, ...(o.agencyNodeArgs?.(1) ?? []), AGENCY_JS, ...args],
       cwd: o.runDir,
       env: this.agencyEnv(address),
       onLine: (line, _s, at) => this.onFleetLine(line, at),
       logPath: this.logPath("agencies"),
     });
     for (const a of this.agencies) a.proc = p;
-    procs.push(p);
-    this.agencyProcs.push(p);
-    this.agencyProcsRunning++;
-    sampler.add(p);
-    void p.exited.then((e) => {
-      this.agencyProcsRunning--;
+    this.trackAgencyProc(p, procs, sampler, (e) => {
       this.event({ kind: "fleet_exit", exit: e, pid: p.pid, at: this.elapsed(e.at) });
       // an agency that did not log its end ends with the process (and without its winners)
       for (const a of this.agencies) if (a.exit === null) this.finishAgency(a, e, true);
       if (e.code !== 0 && e.code !== 3 && this.failure === null) {
         this.fail(`the load generator ended with ${exitText(e)}`);
       }
-      this.wake?.();
     });
   }
 
@@ -511,21 +497,21 @@ export class LotteryRun {
     const total = this.server;
     const many = total !== s;
     switch (m.action) {
-      case "apuesta_recibida":
+      case Action.APUESTA_RECIBIDA:
         if (m.result === "success") {
           const n = num(m.fields.cantidad);
           s.stored += n;
           if (many) total.stored += n;
         }
         break;
-      case "accept_connections":
+      case Action.ACCEPT_CONNECTIONS:
         if (m.result === "in_progress" && s.port === null && m.fields.port !== undefined) {
           s.port = num(m.fields.port);
           s.readyAt = this.elapsed(at);
           this.wake?.();
         }
         break;
-      case "agency_done":
+      case Action.AGENCY_DONE:
         if (m.result === "success") {
           const t = this.elapsed(at);
           s.agenciesDone++;
@@ -547,7 +533,7 @@ export class LotteryRun {
           }
         }
         break;
-      case "sorteo":
+      case Action.SORTEO:
         if (m.result === "success") {
           s.draws++;
           s.drawAt ??= this.elapsed(at);
@@ -571,7 +557,7 @@ export class LotteryRun {
     const a = Number.isInteger(id) ? this.agencies[id - 1] : undefined;
     if (a === undefined) return;
     this.agencyLine(a, m, at);
-    if (m.action === "agency" && a.exit === null) {
+    if (m.action === Action.AGENCY && a.exit === null) {
       // its session is over: 0, 3 (data errors, bets_stored given) or 1 (a fatal error)
       const code = m.result === "success" ? 0 : m.fields.bets_stored !== undefined ? 3 : 1;
       this.finishAgency(a, { code, signal: null, at }, true);
@@ -588,31 +574,31 @@ export class LotteryRun {
   private agencyLine(a: AgencyLive, m: LogLine, at: number): void {
     a.upAt ??= this.elapsed(at);
     switch (m.action) {
-      case "apuesta_enviada":
+      case Action.APUESTA_ENVIADA:
         if (m.result === "in_progress") {
           a.phase = "sending";
           a.sent = Math.max(a.sent, num(m.fields.first) + num(m.fields.cantidad));
         }
         break;
-      case "connect":
+      case Action.CONNECT:
         if (m.result === "success" && a.phase === "starting") a.phase = "sending";
         break;
-      case "notificar_fin":
+      case Action.NOTIFICAR_FIN:
         if (m.result === "success") {
           a.phase = "waiting_draw";
           a.sent = Math.max(a.sent, num(m.fields.apuestas));
         }
         break;
-      case "leer_apuesta":
+      case Action.LEER_APUESTA:
         if (m.result === "fail") a.invalidRows++;
         break;
-      case "consulta_ganadores":
+      case Action.CONSULTA_GANADORES:
         if (m.result === "success") {
           a.winners = num(m.fields.cant_ganadores);
           a.winnersAt = this.elapsed(at);
         }
         break;
-      case "agency":
+      case Action.AGENCY:
         if (m.fields.bets_stored !== undefined) {
           a.stored = num(m.fields.bets_stored);
           a.sent = Math.max(a.sent, a.stored);
@@ -632,113 +618,6 @@ export function exitText(e: ExitInfo): string {
 function num(v: string | undefined): number {
   const n = Number(v);
   return Number.isFinite(n) ? n : 0;
-}
-
-export interface LogLine {
-  level: string;
-  action: string;
-  result: string;
-  fields: Record<string, string>;
-}
-
-const LINE_RE = /^\S+ \S+ (\w+)\s+action: ([^|]*?) \| result: (\w+)(.*)$/;
-
-/** Parses a course-format log line: `date time LEVEL action: a | result: r | k: v | ...`. */
-export function parseLogLine(line: string): LogLine | null {
-  const m = LINE_RE.exec(line);
-  if (m === null) return null;
-  const fields: Record<string, string> = {};
-  const rest = m[4]!;
-  if (rest !== "") {
-    for (const part of rest.split(" | ")) {
-      const c = part.indexOf(": ");
-      if (c > 0) fields[part.slice(0, c).replace(/^\s*\|?\s*/, "")] = part.slice(c + 2);
-    }
-  }
-  return { level: m[1]!, action: m[2]!, result: m[3]!, fields };
-}
-
-export interface StoredCounts {
-  rows: number;
-  /** agency -> rows and winners found in the bets file. */
-  perAgency: Map<number, { rows: number; winners: number }>;
-  /** Rows that were not 6 fields with a numeric agency (should be none). */
-  bad: number;
-  /** PostgreSQL: agency -> rows of the `winners` table (what the draw stored). */
-  drawn?: Map<number, number>;
-}
-
-/** Counts the rows and winners per agency in the server's bets.csv (streamed). */
-export async function countStoredBets(path: string): Promise<StoredCounts> {
-  const out: StoredCounts = { rows: 0, perAgency: new Map(), bad: 0 };
-  if (!existsSync(path)) return out;
-  const reader = new CsvReader();
-  const digits = (buf: Uint8Array, s: number, e: number) => parseDigits(buf, s, e, 9);
-  const take = (rec: NonNullable<ReturnType<CsvReader["next"]>>) => {
-    const agency = rec.fieldCount === 6 ? digits(rec.bufs[0]!, rec.starts[0]!, rec.ends[0]!) : -1;
-    if (agency < 0) {
-      out.bad++;
-      return;
-    }
-    const number = digits(rec.bufs[5]!, rec.starts[5]!, rec.ends[5]!);
-    let c = out.perAgency.get(agency);
-    if (!c) {
-      c = { rows: 0, winners: 0 };
-      out.perAgency.set(agency, c);
-    }
-    c.rows++;
-    if (number === WINNING_NUMBER) c.winners++;
-    out.rows++;
-  };
-  for await (const chunk of createReadStream(path, {
-    highWaterMark: 1 << 20,
-  }) as AsyncIterable<Buffer>) {
-    reader.feed(chunk);
-    for (let rec = reader.next(); rec; rec = reader.next()) take(rec);
-  }
-  const last = reader.end();
-  if (last) take(last);
-  return out;
-}
-
-/**
- * Counts the rows and winners per agency in the PostgreSQL store's `bets` table (and, in
- * `drawn`, the winners its draw stored per agency), with the `pg` client the server uses.
- */
-export async function countStoredBetsPg(url: string): Promise<StoredCounts> {
-  const { default: pg } = await import("pg");
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
-  await client.connect();
-  try {
-    const out: StoredCounts = { rows: 0, perAgency: new Map(), bad: 0, drawn: new Map() };
-    const exists = await client.query<{ bets: string | null; winners: string | null }>(
-      "SELECT to_regclass('bets')::text AS bets, to_regclass('winners')::text AS winners",
-    );
-    if (exists.rows[0]?.bets == null) return out;
-    const r = await client.query<{ agency: number; rows: string; winners: string }>(
-      `SELECT agency, count(*) AS rows, count(*) FILTER (WHERE number = ${WINNING_NUMBER}) AS winners
-         FROM bets GROUP BY agency`,
-    );
-    for (const row of r.rows) {
-      const rows = Number(row.rows);
-      out.perAgency.set(row.agency, { rows, winners: Number(row.winners) });
-      out.rows += rows;
-    }
-    if (exists.rows[0]?.winners != null) {
-      const w = await client.query<{ agency: number; n: string }>(
-        "SELECT agency, count(*) AS n FROM winners GROUP BY agency",
-      );
-      for (const row of w.rows) out.drawn!.set(row.agency, Number(row.n));
-    }
-    return out;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-/** countStoredBets or countStoredBetsPg, whichever store the run used. */
-export function countStored(target: StorageTarget): Promise<StoredCounts> {
-  return target.kind === "file" ? countStoredBets(target.path) : countStoredBetsPg(target.url);
 }
 
 /** Counts the lines of a file (an estimate of its rows, for progress bars). */

@@ -4,6 +4,7 @@
 // the agencies resume against its restart). Writes are group-committed (group-commit.ts); on open
 // the files are recovered (recovery.ts).
 
+import { Action } from "../../../shared/src/actions.js";
 import { type Bet, has_won, LOTTERY_WINNER_NUMBER } from "../../../shared/src/bet.js";
 import type { SyncMode } from "../../../shared/src/config.js";
 import {
@@ -94,7 +95,7 @@ export class FileStore implements BetStore {
     const { fh, size } = await openAppend(path, scan.goodBytes);
     primeEncoder();
     if (scan.truncatedBytes > 0) {
-      log.warn("storage_recovery", "success", {
+      log.warn(Action.STORAGE_RECOVERY, "success", {
         path,
         repaired_bytes: scan.truncatedBytes,
         rows: scan.rows,
@@ -236,8 +237,8 @@ export class FileStore implements BetStore {
 
   async close(): Promise<void> {
     await this.file.close();
-    this.opts.log.info("close_file", "success", { path: this.path });
+    this.opts.log.info(Action.CLOSE_FILE, "success", { path: this.path });
     await this.journal.close();
-    this.opts.log.info("close_file", "success", { path: `${this.path}.state` });
+    this.opts.log.info(Action.CLOSE_FILE, "success", { path: `${this.path}.state` });
   }
 }

@@ -2,6 +2,7 @@
 // `storage | fail` line when it is lost (later failures while it stays lost are DEBUG), one
 // `storage | success | state: reconnected` when a query works again.
 
+import { Action } from "../../../shared/src/actions.js";
 import { ErrorCode, type Fault, fault } from "../../../shared/src/errors.js";
 import type { Logger } from "../../../shared/src/log.js";
 
@@ -25,9 +26,9 @@ export class PgHealth {
     const error = pgErrorText(err);
     if (!this.down) {
       this.down = true;
-      this.log.error("storage", "fail", { store: "postgres", during, error });
+      this.log.error(Action.STORAGE, "fail", { store: "postgres", during, error });
     } else {
-      this.log.debug("storage", "fail", { store: "postgres", during, error });
+      this.log.debug(Action.STORAGE, "fail", { store: "postgres", during, error });
     }
     return fault(ErrorCode.STORAGE_FAILURE, `database unavailable: ${error}`);
   }
@@ -35,6 +36,6 @@ export class PgHealth {
   ok(): void {
     if (!this.down) return;
     this.down = false;
-    this.log.info("storage", "success", { store: "postgres", state: "reconnected" });
+    this.log.info(Action.STORAGE, "success", { store: "postgres", state: "reconnected" });
   }
 }

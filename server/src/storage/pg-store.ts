@@ -20,6 +20,7 @@
 //    acknowledged before COMMIT, so nothing acknowledged is lost.
 
 import pg from "pg";
+import { Action } from "../../../shared/src/actions.js";
 import { type Bet, FIELD_COUNT, has_won } from "../../../shared/src/bet.js";
 import { redactUrl } from "../../../shared/src/config.js";
 import {
@@ -130,7 +131,7 @@ export class PgStore implements BetStore {
           );
         }
         const wait = Math.min(START_RETRY_MS[Math.min(attempt - 1, 4)]!, budget - elapsed);
-        log.warn("storage", "fail", {
+        log.warn(Action.STORAGE, "fail", {
           store: "postgres",
           url,
           attempt,
@@ -140,7 +141,7 @@ export class PgStore implements BetStore {
         await new Promise((r) => setTimeout(r, wait));
       }
     }
-    log.info("storage", "success", {
+    log.info(Action.STORAGE, "success", {
       store: "postgres",
       url,
       bets: snapshot.bets,
@@ -331,7 +332,7 @@ export class PgStore implements BetStore {
     await this.ingest.idle();
     await this.listener.stop();
     await this.pool.end().catch(() => undefined);
-    this.opts.log.info("close_database", "success", { url: redactUrl(this.opts.url) });
+    this.opts.log.info(Action.CLOSE_DATABASE, "success", { url: redactUrl(this.opts.url) });
   }
 }
 

@@ -26,6 +26,8 @@ import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe } from "node:test";
 import { fileURLToPath } from "node:url";
+// The action names as the programs spell them (scripts/e2e.sh builds dist first).
+import { Action } from "../../../dist/shared/src/actions.js";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const COMPOSE_FILE = "docker-compose-dev.yaml";
@@ -585,7 +587,9 @@ export function betsReceived(messages, servers = ["server"]) {
   return messages
     .filter(
       (m) =>
-        servers.includes(m.source) && m.action === "apuesta_recibida" && m.result === "success",
+        servers.includes(m.source) &&
+        m.action === Action.APUESTA_RECIBIDA &&
+        m.result === "success",
     )
     .reduce((sum, m) => sum + Number(m.fields.cantidad), 0);
 }

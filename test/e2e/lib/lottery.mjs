@@ -3,6 +3,8 @@
 // with one server or with several replicas (`servers`).
 
 import assert from "node:assert/strict";
+import { Action } from "../../../dist/shared/src/actions.js";
+import { LOTTERY_WINNER_NUMBER as WINNING_NUMBER } from "../../../dist/shared/src/bet.js";
 import {
   allExited,
   betsReceived,
@@ -14,8 +16,6 @@ import {
   show,
   writeAgencyFile,
 } from "./harness.mjs";
-
-const WINNING_NUMBER = 7574;
 
 /** `rows` bets; those at the indexes in `winners` play the winning number. */
 export function agencyRows(rows, winners) {
@@ -66,17 +66,17 @@ export function checkLottery(
   assert.deepEqual(failures(messages), [], `no operation may fail:\n${show(failures(messages))}`);
 
   const fromServers = messages.filter((m) => servers.includes(m.source));
-  const draws = fromServers.filter((m) => m.action === "sorteo");
+  const draws = fromServers.filter((m) => m.action === Action.SORTEO);
   assert.equal(draws.length, 1, `the server(s) log sorteo exactly once:\n${show(draws)}`);
   assert.equal(draws[0].result, "success");
   // Each container's lines keep their order; the drawing one got every batch it took first.
   const drawer = fromServers.filter((m) => m.source === draws[0].source);
   const drawAt = drawer.indexOf(draws[0]);
   assert.ok(
-    drawer.every((m) => m.action !== "apuesta_recibida" || drawer.indexOf(m) < drawAt),
+    drawer.every((m) => m.action !== Action.APUESTA_RECIBIDA || drawer.indexOf(m) < drawAt),
     "every batch is received before the draw (server log order)",
   );
-  const received = fromServers.filter((m) => m.action === "apuesta_recibida");
+  const received = fromServers.filter((m) => m.action === Action.APUESTA_RECIBIDA);
   const total = received.reduce((a, m) => a + Number(m.fields.cantidad), 0);
   if (killed.length === 0) {
     assert.equal(total, totalBets, "the cantidad values add up to every bet");
@@ -87,7 +87,7 @@ export function checkLottery(
   const exits = exitsOf(messages);
   for (const [i, name] of names.entries()) {
     const answers = messages.filter(
-      (m) => m.source === name && m.action === "consulta_ganadores" && m.result === "success",
+      (m) => m.source === name && m.action === Action.CONSULTA_GANADORES && m.result === "success",
     );
     assert.equal(answers.length, 1, `${name} logs consulta_ganadores once`);
     assert.equal(
@@ -113,6 +113,6 @@ export function lotteryDone(messages, names, totalBets, servers = ["server"]) {
   return (
     allExited(messages, names) &&
     betsReceived(messages, servers) >= totalBets &&
-    messages.some((m) => servers.includes(m.source) && m.action === "sorteo")
+    messages.some((m) => servers.includes(m.source) && m.action === Action.SORTEO)
   );
 }

@@ -3,8 +3,8 @@
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { COURSE_DATA } from "../../../kit/programs.js";
 import { generateDataset } from "../../../tools/gen-data.js";
-import { COURSE_DATA } from "./procs.js";
 
 export const COURSE_SIZES = [26936, 25518, 16014, 9238, 991];
 export const COURSE_WINNERS = [2, 3, 3, 2, 0];

@@ -4,8 +4,8 @@
 
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DEFAULT_PG_BIN, type PgCluster, startPgCluster } from "../../../tools/lib/pg-cluster.js";
-import { tempDir } from "./procs.js";
+import { DEFAULT_PG_BIN, type PgCluster, startPgCluster } from "../../../kit/pg-cluster.js";
+import { tempDir } from "../../../kit/programs.js";
 
 const BIN = process.env.PG_BIN ?? DEFAULT_PG_BIN;
 

@@ -1,13 +1,16 @@
-// Child processes for the local tools (run-local, bench): spawned with an explicit environment
-// and working directory, their output split into lines as it arrives (and optionally copied to a
-// log file), their memory and CPU sampled from /proc while they live.
+// Child processes of the tools (run-local, bench) and the integration tests: spawned with an
+// explicit environment and working directory, their output split into lines as it arrives
+// (optionally kept for the tests to read, or copied to a log file), their memory and CPU sampled
+// from /proc while they live (stats.ts).
 //
 // Only processes started here are ever signalled, by their own pid, and never after they were
 // seen to exit (a pid can be reused once its process is reaped).
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, readdirSync, readFileSync, type WriteStream } from "node:fs";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { basename } from "node:path";
 import { performance } from "node:perf_hooks";
+import { readProcStats } from "./stats.js";
 
 export interface ExitInfo {
   code: number | null;
@@ -31,8 +34,8 @@ export interface ProcStats {
 export type Stream = "stdout" | "stderr";
 
 export interface SpawnOptions {
-  /** A short name used in messages ("server", "agency 3"). */
-  name: string;
+  /** A short name used in messages ("server", "agency 3"); the command's name by default. */
+  name?: string;
   command: string;
   args: readonly string[];
   cwd: string;
@@ -43,38 +46,8 @@ export interface SpawnOptions {
   logPath?: string;
   /** Lines kept for error reports (default 20). */
   tailLines?: number;
-}
-
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ): 100 on every Linux we care about. */
-const CLK_TCK = 100;
-
-/** Reads VmHWM / VmRSS (kB) and CPU time (ms) of a live process; null when it is gone. */
-export function readProcStats(
-  pid: number,
-): { hwmKb: number; rssKb: number; cpuMs: number; sysMs: number } | null {
-  let status: string;
-  let stat: string;
-  try {
-    status = readFileSync(`/proc/${pid}/status`, "latin1");
-    stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-  } catch {
-    return null;
-  }
-  const kb = (key: string): number => {
-    const i = status.indexOf(`${key}:`);
-    if (i < 0) return 0;
-    return Number.parseInt(status.slice(i + key.length + 1).trimStart(), 10) || 0;
-  };
-  // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
-  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const user = Number(rest[11]) || 0;
-  const sys = Number(rest[12]) || 0;
-  return {
-    hwmKb: kb("VmHWM"),
-    rssKb: kb("VmRSS"),
-    cpuMs: ((user + sys) * 1000) / CLK_TCK,
-    sysMs: (sys * 1000) / CLK_TCK,
-  };
+  /** Keep every stdout line in `lines` and all of stderr in `stderr` (tests read them all). */
+  keepOutput?: boolean;
 }
 
 export class ManagedProcess {
@@ -85,13 +58,19 @@ export class ManagedProcess {
   /** Resolves once the process exited and its output was read to the end. */
   readonly exited: Promise<ExitInfo>;
   exit: ExitInfo | null = null;
+  /** Exit status; null when a signal ended it or it did not start. */
+  readonly code: Promise<number | null>;
+  /** With `keepOutput`: every stdout line so far, and stderr. */
+  readonly lines: string[] = [];
+  stderr = "";
   readonly stats: ProcStats = { peakRssKb: 0, rssKb: 0, cpuMs: 0, sysMs: 0, samples: 0 };
   private readonly tail: string[] = [];
   private readonly tailLines: number;
   private readonly log: WriteStream | null;
+  private readonly watchers = new Set<(line: string) => void>();
 
   constructor(private readonly opts: SpawnOptions) {
-    this.name = opts.name;
+    this.name = opts.name ?? basename(opts.command);
     this.tailLines = opts.tailLines ?? 20;
     this.startedAt = performance.now();
     this.log = opts.logPath ? createWriteStream(opts.logPath) : null;
@@ -120,6 +99,7 @@ export class ManagedProcess {
       this.log?.end();
       return this.exit;
     });
+    this.code = this.exited.then((e) => e.code);
   }
 
   get alive(): boolean {
@@ -148,15 +128,42 @@ export class ManagedProcess {
     }
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs` if it is still running; resolves on exit. */
-  async stop(graceMs: number): Promise<ExitInfo> {
+  /** SIGTERM, then SIGKILL after `graceMs` (if given) if it is still running; resolves on exit. */
+  async stop(graceMs?: number): Promise<ExitInfo> {
     this.signal("SIGTERM");
-    const timer = setTimeout(() => this.signal("SIGKILL"), graceMs);
+    const timer =
+      graceMs === undefined ? undefined : setTimeout(() => this.signal("SIGKILL"), graceMs);
     try {
       return await this.exited;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Calls `fn` with every later stdout line; returns the call that stops it. */
+  onStdoutLine(fn: (line: string) => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  /** Resolves with the first stdout line matching `re` (already seen or future; `keepOutput`). */
+  waitFor(re: RegExp, timeoutMs = 20_000): Promise<string> {
+    const seen = this.lines.find((l) => re.test(l));
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const off = this.onStdoutLine((l) => {
+        if (!re.test(l)) return;
+        clearTimeout(t);
+        off();
+        resolve(l);
+      });
+      const t = setTimeout(() => {
+        off();
+        reject(
+          new Error(`timeout waiting for ${re}; got:\n${this.lines.join("\n")}\n${this.stderr}`),
+        );
+      }, timeoutMs);
+    });
   }
 
   /** The last lines of output (for error reports). */
@@ -174,12 +181,18 @@ export class ManagedProcess {
     if (!src) return Promise.resolve();
     src.setEncoding("utf8");
     let rest = "";
+    const keep = this.opts.keepOutput === true;
     const emit = (line: string, at: number) => {
       this.pushTail(line);
+      if (stream === "stdout") {
+        if (keep) this.lines.push(line);
+        for (const w of this.watchers) w(line);
+      }
       this.opts.onLine?.(line, stream, at);
     };
     src.on("data", (text: string) => {
       this.log?.write(text);
+      if (keep && stream === "stderr") this.stderr += text;
       const at = performance.now();
       let start = 0;
       for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", start)) {
@@ -202,79 +215,6 @@ export class ManagedProcess {
   }
 }
 
-/** Samples a set of processes every `intervalMs` until stopped. */
-export class Sampler {
-  private readonly procs: ManagedProcess[] = [];
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(private readonly intervalMs: number) {}
-
-  add(p: ManagedProcess): void {
-    this.procs.push(p);
-    p.sample();
-  }
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.sampleAll(), this.intervalMs);
-  }
-
-  sampleAll(): void {
-    for (const p of this.procs) p.sample();
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-  }
-}
-
-/**
- * CPU time (ms) used so far by a process and all its descendants: its own user + system time,
- * that of its children it has reaped (cutime + cstime) and that of its live descendants. The
- * difference between two readings is what the whole tree used meanwhile, even when workers come
- * and go (a PostgreSQL postmaster and its backends). null when the process is gone.
- */
-export function treeCpuMs(pid: number): number | null {
-  const parse = (text: string) => {
-    const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    const t = (i: number) => Number(rest[i]) || 0;
-    return { ppid: t(1), own: t(11) + t(12), reaped: t(13) + t(14) };
-  };
-  let root: ReturnType<typeof parse>;
-  try {
-    root = parse(readFileSync(`/proc/${pid}/stat`, "latin1"));
-  } catch {
-    return null;
-  }
-  const children = new Map<number, { own: number; reaped: number; kids: number[] }>();
-  const byParent = new Map<number, number[]>();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    let st: ReturnType<typeof parse>;
-    try {
-      st = parse(readFileSync(`/proc/${name}/stat`, "latin1"));
-    } catch {
-      continue; // gone meanwhile
-    }
-    const p = Number(name);
-    children.set(p, { own: st.own, reaped: st.reaped, kids: [] });
-    const list = byParent.get(st.ppid);
-    if (list) list.push(p);
-    else byParent.set(st.ppid, [p]);
-  }
-  let ticks = root.own + root.reaped;
-  const stack = [...(byParent.get(pid) ?? [])];
-  while (stack.length > 0) {
-    const p = stack.pop()!;
-    const c = children.get(p);
-    if (!c) continue;
-    ticks += c.own + c.reaped;
-    stack.push(...(byParent.get(p) ?? []));
-  }
-  return (ticks * 1000) / CLK_TCK;
-}
-
 /** A minimal environment for the child programs: nothing of the caller's configuration leaks in. */
 export function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
@@ -290,4 +230,20 @@ export function describeExit(e: ExitInfo | null): string {
   if (e === null) return "running";
   if (e.signal) return e.signal;
   return e.code === null ? "failed to start" : `exit ${e.code}`;
+}
+
+/** kill -9 (by the child's PID) if it still runs, and wait for it to be gone. */
+export async function killHard(p: ManagedProcess): Promise<void> {
+  p.signal("SIGKILL");
+  await p.exited;
+}
+
+/** Kills (SIGKILL) every process of the list that is still running; for `finally` blocks. */
+export async function reap(procs: readonly ManagedProcess[]): Promise<void> {
+  await Promise.all(procs.map((p) => killHard(p)));
+}
+
+/** SIGTERM (if it still runs) and its exit status. */
+export async function stop(p: ManagedProcess): Promise<number | null> {
+  return (await p.stop()).code;
 }
