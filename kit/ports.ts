@@ -27,3 +27,33 @@ export async function freePort(): Promise<number> {
   }
   throw new Error("no free port below the ephemeral range");
 }
+
+/** A loopback socket bound and listening here, to be handed to a child process. */
+export interface BoundListener {
+  port: number;
+  /** Its file descriptor (to pass in a child's stdio). */
+  fd: number;
+  /** Closes this process's copy (a child that inherited it keeps listening). */
+  close(): void;
+}
+
+/**
+ * Binds 127.0.0.1 on a port the kernel picks and listens. null when the descriptor cannot be
+ * had: Node exposes it only on its internal handle (`_handle.fd`, Unix), not in the public API.
+ */
+export async function bindLoopback(backlog: number): Promise<BoundListener | null> {
+  const server = createServer();
+  // Nothing may connect before it is handed over and closed here, with no I/O turn of the event
+  // loop in between (as soon as the caller has it): this process would accept that connection.
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ port: 0, host: "127.0.0.1", backlog }, resolve);
+  });
+  const fd = (server as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  const address = server.address();
+  if (typeof fd !== "number" || fd < 0 || address === null || typeof address === "string") {
+    server.close();
+    return null;
+  }
+  return { port: address.port, fd, close: () => server.close() };
+}

@@ -48,6 +48,8 @@ export interface SpawnOptions {
   tailLines?: number;
   /** Keep every stdout line in `lines` and all of stderr in `stderr` (tests read them all). */
   keepOutput?: boolean;
+  /** Descriptors of this process the child inherits as its fds 3, 4, … */
+  passFds?: readonly number[];
 }
 
 export class ManagedProcess {
@@ -78,7 +80,7 @@ export class ManagedProcess {
     this.child = spawn(opts.command, [...opts.args], {
       cwd: opts.cwd,
       env: { ...opts.env },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["ignore", "pipe", "pipe", ...(opts.passFds ?? [])],
     });
     this.pid = this.child.pid ?? -1;
     const outDone = this.readLines("stdout");

@@ -67,7 +67,9 @@ async function main(): Promise<void> {
   try {
     await server.listen();
   } catch (err) {
-    fatal(log, `cannot listen on ${config.ip}:${config.port}: ${(err as Error).message}`);
+    const where =
+      config.listenFd !== null ? `inherited fd ${config.listenFd}` : `${config.ip}:${config.port}`;
+    fatal(log, `cannot listen on ${where}: ${(err as Error).message}`);
   }
 }
 

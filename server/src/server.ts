@@ -63,12 +63,11 @@ export class LotteryServer {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.server.once("error", onError);
+      const { listenFd, listenBacklog: backlog } = this.config;
       this.server.listen(
-        {
-          port: this.config.port,
-          host: bindHost(this.config.ip),
-          backlog: this.config.listenBacklog,
-        },
+        listenFd !== null
+          ? { fd: listenFd, backlog }
+          : { port: this.config.port, host: bindHost(this.config.ip), backlog },
         () => {
           this.server.off("error", onError);
           const a = this.server.address();

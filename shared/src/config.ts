@@ -64,6 +64,12 @@ export interface ServerConfig {
   port: number;
   ip: string;
   listenBacklog: number;
+  /**
+   * A socket already listening, inherited as this file descriptor (SERVER_LISTEN_FD; null: bind
+   * SERVER_IP:SERVER_PORT). A launcher that binds first can start the agencies together with
+   * the server: their connections wait in the socket's backlog until it accepts them.
+   */
+  listenFd: number | null;
   loggingLevel: Level;
   loggingLevelText: string;
   agencies: number;
@@ -141,6 +147,7 @@ export function loadServerConfig(iniText: string, env: Env): ServerConfig {
   const lvl = level("LOGGING_LEVEL", get("LOGGING_LEVEL", "INFO"));
   const sync = get("STORAGE_SYNC", "fdatasync").toLowerCase();
   const helloTimeoutMs = durationMs("HELLO_TIMEOUT", get("HELLO_TIMEOUT", "10s"));
+  const listenFd = get("SERVER_LISTEN_FD", "").trim();
   if (sync !== "fdatasync" && sync !== "fsync" && sync !== "none") {
     bad(`STORAGE_SYNC must be fdatasync, fsync or none, got "${sync}"`);
   }
@@ -148,6 +155,7 @@ export function loadServerConfig(iniText: string, env: Env): ServerConfig {
     port: intIn("SERVER_PORT", get("SERVER_PORT", "12345"), 0, 65535),
     ip: get("SERVER_IP", "0.0.0.0"),
     listenBacklog: intIn("SERVER_LISTEN_BACKLOG", get("SERVER_LISTEN_BACKLOG", "5"), 0, 65535),
+    listenFd: listenFd === "" ? null : intIn("SERVER_LISTEN_FD", listenFd, 3, 65535),
     loggingLevel: lvl.level,
     loggingLevelText: lvl.text,
     agencies: intIn("AGENCIES", get("AGENCIES", "5"), 0, 65535),

@@ -10,17 +10,20 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { actions, logRe } from "../../kit/logs.js";
-import { stop } from "../../kit/proc.js";
+import { actions, listeningRe, logRe } from "../../kit/logs.js";
+import { bindLoopback } from "../../kit/ports.js";
+import { ManagedProcess, stop } from "../../kit/proc.js";
 import {
   cleanup,
   ROOT,
   type RunOptions,
+  SERVER_JS,
   startAgency,
   startServer,
   tempDir,
 } from "../../kit/programs.js";
 import { batch, RawClient } from "../../kit/raw-client.js";
+import { guard } from "../../kit/wait.js";
 import { Action } from "../../shared/src/actions.js";
 import { ErrorCode, isFault } from "../../shared/src/errors.js";
 import { MsgType } from "../../shared/src/protocol/frame.js";
@@ -162,6 +165,41 @@ describe("process edge", () => {
       /reason: close did not finish within 200ms \| open: listener and 1 connection$/,
     );
     assert.doesNotMatch(server.lines.join("\n"), logRe(Action.SHUTDOWN, "success"));
+  });
+
+  test("an inherited listening socket (SERVER_LISTEN_FD): a peer that connected before the server started is served", async () => {
+    const bound = await bindLoopback(16);
+    assert.ok(bound, "a listening socket's descriptor");
+    const server = new ManagedProcess({
+      command: process.execPath,
+      args: [SERVER_JS],
+      cwd: dir(),
+      env: { SERVER_LISTEN_FD: "3", LOGGING_LEVEL: "DEBUG", PATH: process.env.PATH ?? "" },
+      keepOutput: true,
+      passFds: [bound.fd],
+    });
+    bound.close(); // before this process's event loop could accept anything on it
+    // connects and talks while the server is still starting (node alone takes tens of ms): the
+    // connection waits in the socket's backlog
+    const peer = connect({ host: "127.0.0.1", port: bound.port });
+    peers.push(peer);
+    peer.write("hola antes\n");
+    const echoed = await guard(
+      new Promise<string>((resolve) => {
+        let text = "";
+        peer.on("data", (chunk) => {
+          text += String(chunk);
+          if (text.endsWith("\n")) resolve(text);
+        });
+        peer.on("close", () => resolve(text));
+      }),
+      30_000,
+      () => `no echo on the inherited socket:\n${server.lines.join("\n")}`,
+    );
+    assert.equal(echoed, "hola antes\n");
+    await server.waitFor(listeningRe);
+    assert.match(server.lines.join("\n"), new RegExp(`port: ${bound.port}$`, "m"));
+    assert.equal(await stop(server), 0, server.lines.join("\n"));
   });
 
   test("an echo peer that never closes cannot hold the server's close open: exit 0", async () => {

@@ -59,6 +59,7 @@ describe("server config (config.ini)", () => {
       port: 12345,
       ip: "0.0.0.0",
       listenBacklog: 5,
+      listenFd: null,
       loggingLevel: "INFO",
       agencies: 5,
       storagePath: "./bets.csv",
@@ -145,8 +146,15 @@ describe("server config (config.ini)", () => {
     assert.equal(loadServerConfig("LOGGING_LEVEL = warn", {}).loggingLevel, "WARNING");
   });
 
+  it("SERVER_LISTEN_FD: an inherited listening socket instead of SERVER_IP:SERVER_PORT", () => {
+    assert.equal(loadServerConfig(COURSE_INI, { SERVER_LISTEN_FD: "3" }).listenFd, 3);
+    assert.equal(loadServerConfig(`${COURSE_INI}SERVER_LISTEN_FD = 7\n`, {}).listenFd, 7);
+  });
+
   const bad: Array<[string, string, Env]> = [
     ["port not a number", "SERVER_PORT = abc", {}],
+    ["listen fd of standard I/O", COURSE_INI, { SERVER_LISTEN_FD: "1" }],
+    ["listen fd not a number", "SERVER_LISTEN_FD = three", {}],
     ["port too big", "SERVER_PORT = 70000", {}],
     ["negative port", "SERVER_PORT = -1", {}],
     ["decimal port", "SERVER_PORT = 12.5", {}],

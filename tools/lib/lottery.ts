@@ -2,10 +2,14 @@
 // PostgreSQL database) and N real agencies as local processes on 127.0.0.1, each agency over its
 // own data file. Shared by run-local (interactive) and bench.
 //
-// Order: every server is started with SERVER_PORT=0 (the kernel picks a free port, which the
-// server logs in `accept_connections | in_progress | port: N`); once all of them listen, every
-// agency at once, with CLI_SERVER_ADDRESS listing every replica (agency N starts at entry
-// (N-1) mod n and fails over to the next). Agencies are N processes, or with `fleet` one
+// Order: one server with the file store gets a socket this process has already bound to a
+// loopback port the kernel picked (SERVER_LISTEN_FD=3), and every agency starts at once with it:
+// their connections wait in the socket's backlog while the server starts, so nobody waits for
+// anybody's start-up (on the course's data the server's start was about a tenth of the run).
+// Replicas (and a server waiting for PostgreSQL) are started with SERVER_PORT=0 (the kernel
+// picks a free port, which the server logs in `accept_connections | in_progress | port: N`);
+// once all of them listen, every agency at once, with CLI_SERVER_ADDRESS listing every replica
+// (agency N starts at entry (N-1) mod n and fails over to the next). Agencies are N processes, or with `fleet` one
 // load-generator process (`quiniela-agency --agencies 1-N --data DIR`) running N agency sessions.
 // The run is over when every agency has exited (fleet: when the load generator has); the servers
 // are then stopped with SIGTERM. If an agency exits without its winners, or a server exits on its
@@ -26,6 +30,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { type LogLine, parseLogLine } from "../../kit/logs.js";
+import { bindLoopback } from "../../kit/ports.js";
 import { baseEnv, type ExitInfo, ManagedProcess } from "../../kit/proc.js";
 import { AGENCY_JS, FLEET_NODE_ARGS, SERVER_JS, SERVER_NODE_ARGS } from "../../kit/programs.js";
 import { Sampler } from "../../kit/stats.js";
@@ -200,6 +205,8 @@ export class LotteryRun {
   readonly t0 = performance.now();
   private failure: string | null = null;
   private interrupted = false;
+  /** ms since the run started, when the agencies were started; null until then. */
+  private agenciesStartedAt: number | null = null;
   private wake: (() => void) | null = null;
   /** Agency processes started whose exit (and last output line) was not seen yet. */
   private agencyProcsRunning = 0;
@@ -279,7 +286,6 @@ export class LotteryRun {
       () => this.fail(`timeout after ${o.timeoutMs / 1000} s`),
       o.timeoutMs,
     );
-    let agenciesStarted: number | null = null;
     const procs: ManagedProcess[] = [];
     const agencyCount = o.dataFiles.length;
     try {
@@ -298,6 +304,14 @@ export class LotteryRun {
       // room for every agency's connection plus reconnections (the server's default is 1024)
       if (2 * agencyCount > 1024) serverEnv.MAX_CONNECTIONS = String(2 * agencyCount);
       if (o.databaseUrl !== undefined) serverEnv.DATABASE_URL = o.databaseUrl;
+      const bound =
+        this.servers.length === 1 && o.databaseUrl === undefined
+          ? await bindLoopback(Number(serverEnv.SERVER_LISTEN_BACKLOG))
+          : null;
+      if (bound !== null) {
+        serverEnv.SERVER_LISTEN_FD = "3";
+        serverEnv.SERVER_PORT = String(bound.port);
+      }
       this.servers.forEach((s, i) => {
         const logName = this.servers.length === 1 ? "server" : `server-${i + 1}`;
         const p = new ManagedProcess({
@@ -308,6 +322,7 @@ export class LotteryRun {
           env: { ...serverEnv, ...o.serverEnv },
           onLine: (line, _s, at) => this.onServerLine(s, line, at),
           logPath: this.logPath(logName),
+          passFds: bound !== null ? [bound.fd] : [],
         });
         s.proc = p;
         if (this.server !== s) this.server.proc ??= p;
@@ -325,7 +340,10 @@ export class LotteryRun {
           this.wake?.();
         });
       });
+      bound?.close(); // the server has its own copy
       sampler.start();
+      // with the socket bound here, the agencies start now; otherwise once every server listens
+      if (bound !== null) this.startAllAgencies(`127.0.0.1:${bound.port}`, procs, sampler);
       await this.until(() => this.servers.every((s) => s.port !== null) || this.failure !== null);
       if (this.failure === null) {
         this.server.readyAt = Math.max(...this.servers.map((s) => s.readyAt ?? 0));
@@ -342,17 +360,10 @@ export class LotteryRun {
             at: s.readyAt ?? this.elapsed(),
           });
         }
-        const address = this.servers.map((s) => `127.0.0.1:${s.port}`).join(",");
-        // ---- agencies
-        if (o.fleet) this.startFleet(address, procs, sampler);
-        else this.startAgencies(address, procs, sampler);
-        agenciesStarted = this.elapsed();
-        this.event({
-          kind: "agencies_started",
-          pids: this.agencyProcs.map((p) => p.pid),
-          fleet: o.fleet === true,
-          at: agenciesStarted,
-        });
+        if (bound === null) {
+          const address = this.servers.map((s) => `127.0.0.1:${s.port}`).join(",");
+          this.startAllAgencies(address, procs, sampler);
+        }
         await this.until(() => this.failure !== null || this.allAgenciesExited());
       }
       const allExited = this.elapsed();
@@ -369,7 +380,7 @@ export class LotteryRun {
         agencyProcs: this.agencyProcs,
         times: {
           serverReady: this.server.readyAt,
-          agenciesStarted,
+          agenciesStarted: this.agenciesStartedAt,
           lastWinners: this.agencies.every((a) => a.winnersAt !== null)
             ? Math.max(...this.agencies.map((a) => a.winnersAt ?? 0))
             : null,
@@ -402,6 +413,19 @@ export class LotteryRun {
     if (o.window !== undefined) env.CLI_BATCH_WINDOW = String(o.window);
     if (o.maxAmount !== undefined) env.CLI_BATCH_MAXAMOUNT = String(o.maxAmount);
     return env;
+  }
+
+  /** Starts the agencies (processes or one load generator) against `address`. */
+  private startAllAgencies(address: string, procs: ManagedProcess[], sampler: Sampler): void {
+    if (this.o.fleet) this.startFleet(address, procs, sampler);
+    else this.startAgencies(address, procs, sampler);
+    this.agenciesStartedAt = this.elapsed();
+    this.event({
+      kind: "agencies_started",
+      pids: this.agencyProcs.map((p) => p.pid),
+      fleet: this.o.fleet === true,
+      at: this.agenciesStartedAt,
+    });
   }
 
   /** One process per agency. */
