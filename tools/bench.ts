@@ -50,7 +50,7 @@ import { countStored } from "../kit/stored.js";
 import { makeCerts, mutualTlsEnv } from "./certs.js";
 import { type DatasetResult, defaultWinners, generateDataset } from "./gen-data.js";
 import { benchChart } from "./lib/chart.js";
-import { isMain, parseOptions, UsageError } from "./lib/cli.js";
+import { isMain, parseOptions, stopWhenOutputGone, UsageError } from "./lib/cli.js";
 import { loadProfile, renderProfile, summarizeProfile } from "./lib/cpuprofile.js";
 import { int, markdownTable, mb, secs, sig3, table } from "./lib/format.js";
 import { COURSE_BETS, LotteryRun, type SyncMode, THROWAWAY_PG_SETTINGS } from "./lib/lottery.js";
@@ -730,6 +730,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  stopWhenOutputGone("bench", () => ac.abort());
   let pg: PgCluster | null = null;
   let pgDir: string | null = null;
   const pgSettings = { ...THROWAWAY_PG_SETTINGS, ...o.pgSettings };

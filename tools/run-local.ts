@@ -44,7 +44,7 @@ import {
   generateDataset,
   planDataset,
 } from "./gen-data.js";
-import { isMain, parseOptions, UsageError } from "./lib/cli.js";
+import { isMain, parseOptions, stopWhenOutputGone, UsageError } from "./lib/cli.js";
 import { bar, int, mb, pct, rate, secs, table } from "./lib/format.js";
 import {
   type AgencyLive,
@@ -867,6 +867,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  stopWhenOutputGone("run-local", () => ac.abort());
 
   const runDir = await mkdtemp(join(tmpdir(), "quiniela-run-"));
   let keepDir = o.keep;

@@ -253,6 +253,28 @@ describe("run-local", () => {
     for (const pid of pids) assert.equal(isRunning(pid), false, `pid ${pid} still running`);
   });
 
+  it("stops every process it started when its output is closed (`| head`), exit 130", async () => {
+    let pids: number[] = [];
+    const r = await runLocal(
+      ["--agencies", "2", "--bets", "400000", "--window", "1", "--interval", "0.1"],
+      {
+        timeoutMs: 25_000,
+        onStdout: (all, child) => {
+          const server = /server listening on \S+ \(pid (\d+)\)/.exec(all);
+          const agencies = /agencies started \(pids ([\d ]+)\)/.exec(all);
+          if (pids.length === 0 && server && agencies) {
+            pids = [Number(server[1]), ...agencies[1]!.trim().split(" ").map(Number)];
+            child.stdout?.destroy(); // what `head` does once it has its lines
+          }
+        },
+      },
+    );
+    assert.equal(pids.length, 3, `never saw the processes start:\n${r.stdout}\n${r.stderr}`);
+    assert.equal(r.code, 130, `exit ${r.code}\n${r.stderr}`);
+    assert.match(r.stderr, /run-local: output closed \(EPIPE\): stopping/);
+    for (const pid of pids) assert.equal(isRunning(pid), false, `pid ${pid} still running`);
+  });
+
   it("explains usage errors with exit 2", async () => {
     const r = await runLocal(["--sync", "sometimes"]);
     assert.equal(r.code, 2);

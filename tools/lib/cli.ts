@@ -34,3 +34,18 @@ export function parseOptions(
     throw new UsageError((e as Error).message.split("\n")[0]!);
   }
 }
+
+/**
+ * Stops a run (`abort`) when its output is gone (`… | head` closed the pipe): without a listener
+ * the EPIPE would be an uncaught error that ends this process and leaves its children running.
+ * The listener stays for the process's life: every later write fails the same way.
+ */
+export function stopWhenOutputGone(tool: string, abort: () => void): void {
+  let said = false;
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (said) return;
+    said = true;
+    process.stderr.write(`${tool}: output closed (${err.code ?? err.message}): stopping\n`);
+    abort();
+  });
+}
