@@ -228,32 +228,14 @@ describe("run-local", () => {
     await rm(kept, { recursive: true, force: true });
   });
 
-  it("stops every process it started on SIGINT and exits 130", async () => {
-    let pids: number[] = [];
-    let sent = false;
-    const r = await runLocal(
-      ["--agencies", "2", "--bets", "400000", "--window", "1", "--interval", "0.1"],
-      {
-        timeoutMs: 25_000,
-        onStdout: (all, child) => {
-          const server = /server listening on \S+ \(pid (\d+)\)/.exec(all);
-          const agencies = /agencies started \(pids ([\d ]+)\)/.exec(all);
-          if (!sent && server && agencies && /\] progress: sent [1-9]/.test(all)) {
-            sent = true;
-            pids = [Number(server[1]), ...agencies[1]!.trim().split(" ").map(Number)];
-            child.kill("SIGINT");
-          }
-        },
-      },
-    );
-    assert.ok(sent, `never saw the processes start:\n${r.stdout}\n${r.stderr}`);
-    assert.equal(r.code, 130, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /result: INTERRUPTED/);
-    assert.equal(pids.length, 3);
-    for (const pid of pids) assert.equal(isRunning(pid), false, `pid ${pid} still running`);
-  });
-
-  it("stops every process it started when its output is closed (`| head`), exit 130", async () => {
+  /**
+   * Runs a long lottery (2 agencies × 400,000 bets, window 1) and calls `stop` once its output
+   * names the processes (and `when` holds); returns the outcome and those processes' pids.
+   */
+  async function interrupted(
+    stop: (child: ChildProcess) => void,
+    when: (all: string) => boolean = () => true,
+  ): Promise<{ r: Outcome; pids: number[] }> {
     let pids: number[] = [];
     const r = await runLocal(
       ["--agencies", "2", "--bets", "400000", "--window", "1", "--interval", "0.1"],
@@ -262,14 +244,30 @@ describe("run-local", () => {
         onStdout: (all, child) => {
           const server = /server listening on \S+ \(pid (\d+)\)/.exec(all);
           const agencies = /agencies started \(pids ([\d ]+)\)/.exec(all);
-          if (pids.length === 0 && server && agencies) {
+          if (pids.length === 0 && server && agencies && when(all)) {
             pids = [Number(server[1]), ...agencies[1]!.trim().split(" ").map(Number)];
-            child.stdout?.destroy(); // what `head` does once it has its lines
+            stop(child);
           }
         },
       },
     );
     assert.equal(pids.length, 3, `never saw the processes start:\n${r.stdout}\n${r.stderr}`);
+    return { r, pids };
+  }
+
+  it("stops every process it started on SIGINT and exits 130", async () => {
+    const { r, pids } = await interrupted(
+      (child) => child.kill("SIGINT"),
+      (all) => /\] progress: sent [1-9]/.test(all),
+    );
+    assert.equal(r.code, 130, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /result: INTERRUPTED/);
+    for (const pid of pids) assert.equal(isRunning(pid), false, `pid ${pid} still running`);
+  });
+
+  it("stops every process it started when its output is closed (`| head`), exit 130", async () => {
+    // what `head` does once it has its lines
+    const { r, pids } = await interrupted((child) => child.stdout?.destroy());
     assert.equal(r.code, 130, `exit ${r.code}\n${r.stderr}`);
     assert.match(r.stderr, /run-local: output closed \(EPIPE\): stopping/);
     for (const pid of pids) assert.equal(isRunning(pid), false, `pid ${pid} still running`);
