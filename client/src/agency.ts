@@ -81,7 +81,8 @@ export interface AgencyResult {
   winners: string[];
 }
 
-interface InFlight {
+/** A batch sent and not yet answered: its positions and where its rows are in the file. */
+export interface InFlight {
   first: number;
   count: number;
   /** File offsets (and line numbers) of the batch's rows: re-read from there to resend it. */

@@ -23,6 +23,7 @@
 
 import { isUtf8 } from "node:buffer";
 import { close, open, read } from "node:fs";
+import { COMMA, CR, LF, QUOTE } from "../../shared/src/ascii.js";
 import {
   acceptsBet,
   calendarKey,
@@ -67,11 +68,6 @@ const PAUSED = 2;
  * three on agency-1.
  */
 const ROWS_PER_CALL = 16;
-
-const COMMA = 0x2c;
-const QUOTE = 0x22;
-const CR = 0x0d;
-const LF = 0x0a;
 
 function readAt(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
   return new Promise((resolve, reject) => {

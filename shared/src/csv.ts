@@ -4,10 +4,7 @@
 // benchmark (`npm run bench`) shows the hot paths. Compatibility both ways is tested against
 // python3's csv module.
 
-const COMMA = 0x2c;
-const QUOTE = 0x22;
-const CR = 0x0d;
-const LF = 0x0a;
+import { COMMA, CR, LF, QUOTE } from "./ascii.js";
 
 /** True when Python's QUOTE_MINIMAL would quote this field. */
 export function needsQuoting(src: Uint8Array, start: number, end: number): boolean {

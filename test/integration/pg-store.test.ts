@@ -16,6 +16,7 @@ import { ErrorCode, type Fault, isFault } from "../../shared/src/errors.js";
 import { Logger, type Sink } from "../../shared/src/log.js";
 import { MsgType } from "../../shared/src/protocol/frame.js";
 import { BatchBuilder } from "../../shared/src/protocol/messages.js";
+import { bet } from "../lib/bets.js";
 import { pgSkip, startTestPg, type TestPg } from "./lib/pg.js";
 
 class Capture implements Sink {
@@ -24,17 +25,6 @@ class Capture implements Sink {
     this.text += t;
   }
   flush(): void {}
-}
-
-function bet(
-  agency: number,
-  first_name: string,
-  last_name: string,
-  document: string,
-  birthdate: string,
-  number: number,
-): Bet {
-  return { agency, first_name, last_name, document, birthdate, number };
 }
 
 const TRICKY: Bet[] = [

@@ -10,6 +10,7 @@ import { stop } from "../../kit/proc.js";
 import { cleanup, startAgency, startServer, tempDir } from "../../kit/programs.js";
 import { Action } from "../../shared/src/actions.js";
 import { generateDataset } from "../../tools/gen-data.js";
+import { MIXED_ROWS } from "../lib/bets.js";
 
 describe("shutdown and data problems", () => {
   const dirs: string[] = [];
@@ -98,16 +99,7 @@ describe("shutdown and data problems", () => {
   test("a file with invalid rows: each reported with its line, valid rows delivered, draw done, exit 3", async () => {
     const dir = tempDir();
     dirs.push(dir);
-    const rows = [
-      "Ana,Pérez,30111222,1990-01-01,7574", // 1
-      "Luis,Gómez,30111223,2023-02-30,11", // 2 invalid date
-      "Eva,Ruiz,30111224,1991-01-01,abc", // 3 invalid number
-      '"Fornerón, Juan ""el Tano""",Álvarez,00000001,2000-01-01,0', // 4 quoted, valid
-      "solo,tres,campos", // 5 wrong field count
-      ",Vacío,30111225,1990-01-01,1", // 6 empty name
-      "Zoe,D'Angelo,30111226,1980-12-31,7574", // 7
-    ];
-    writeFileSync(join(dir, "a.csv"), `${rows.join("\r\n")}\r\n`);
+    writeFileSync(join(dir, "a.csv"), `${MIXED_ROWS.join("\r\n")}\r\n`);
     const server = await startServer({ AGENCIES: "1" }, dir);
     const agency = startAgency(1, server.port, { CLI_DATA_FILE: join(dir, "a.csv") }, dir);
     assert.equal(await agency.code, 3, agency.stderr);

@@ -11,34 +11,8 @@ import { rng } from "../../kit/rng.js";
 import { todayKey, validateBetFields } from "../../shared/src/bet.js";
 import { type Fault, isFault } from "../../shared/src/errors.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
-import {
-  encodeFrame,
-  type Frame,
-  HEADER_SIZE,
-  MAX_FRAME,
-  MAX_PAYLOAD,
-  MsgType,
-} from "../../shared/src/protocol/frame.js";
-import {
-  BatchBuilder,
-  type BatchView,
-  decodeAck,
-  decodeBatch,
-  decodeDone,
-  decodeFaultReply,
-  decodeHello,
-  decodeWelcome,
-  decodeWinners,
-  decodeWinnersRequest,
-  encodeAck,
-  encodeDone,
-  encodeFaultReply,
-  encodeHello,
-  encodeNotReady,
-  encodeWelcome,
-  encodeWinners,
-  encodeWinnersRequest,
-} from "../../shared/src/protocol/messages.js";
+import * as wire from "../../shared/src/protocol/frame.js";
+import * as msg from "../../shared/src/protocol/messages.js";
 import {
   batchFields,
   bytewise,
@@ -48,7 +22,7 @@ import {
   split,
 } from "../lib/codec.js";
 
-const TYPES = Object.values(MsgType) as number[];
+const TYPES = Object.values(wire.MsgType) as number[];
 
 interface Plain {
   type: number;
@@ -70,7 +44,7 @@ const frameArb: fc.Arbitrary<Plain> = fc.record({
       {
         weight: 1,
         arbitrary: fc
-          .integer({ min: MAX_PAYLOAD - 16, max: MAX_PAYLOAD })
+          .integer({ min: wire.MAX_PAYLOAD - 16, max: wire.MAX_PAYLOAD })
           .map((n) => new Uint8Array(n).fill(n & 0xff)),
       },
     )
@@ -85,7 +59,7 @@ describe("any split of a frame stream decodes to the same frames", () => {
         fc.array(fc.nat(), { maxLength: 40 }),
         (frames, cuts) => {
           const bytes = Buffer.concat(
-            frames.map((f) => encodeFrame(f.type, f.seq, f.payload, f.flags)),
+            frames.map((f) => wire.encodeFrame(f.type, f.seq, f.payload, f.flags)),
           );
           for (const chunks of [[bytes], split(bytes, cuts)]) {
             const r = decodeChunks(chunks);
@@ -114,7 +88,7 @@ describe("any split of a frame stream decodes to the same frames", () => {
         ),
         (frames) => {
           const bytes = Buffer.concat(
-            frames.map((f) => encodeFrame(f.type, f.seq, f.payload, f.flags)),
+            frames.map((f) => wire.encodeFrame(f.type, f.seq, f.payload, f.flags)),
           );
           const r = decodeChunks(bytewise(bytes));
           assert.equal(r.fault, null);
@@ -204,21 +178,22 @@ describe("bets round-trip through BatchBuilder -> FrameDecoder -> decodeBatch", 
           // pack into as many frames as needed, as the agency does
           const frames: Buffer[] = [];
           const counts: number[] = [];
-          const b = new BatchBuilder();
+          const b = new msg.BatchBuilder();
           let start = first;
           for (const bet of bets) {
             if (!b.addStrings(bet)) {
               assert.ok(b.count > 0, "a single bet of <= 5 x 255 bytes always fits");
-              frames.push(b.build(MsgType.BATCH, frames.length, start));
+              frames.push(b.build(wire.MsgType.BATCH, frames.length, start));
               counts.push(b.count);
               start += b.count;
               b.reset();
               assert.ok(b.addStrings(bet));
             }
           }
-          frames.push(b.build(MsgType.BATCH, frames.length, start));
+          frames.push(b.build(wire.MsgType.BATCH, frames.length, start));
           counts.push(b.count);
-          for (const f of frames) assert.ok(f.length <= MAX_FRAME, `frame of ${f.length} bytes`);
+          for (const f of frames)
+            assert.ok(f.length <= wire.MAX_FRAME, `frame of ${f.length} bytes`);
 
           const r = decodeChunks(split(Buffer.concat(frames), cuts));
           assert.equal(r.fault, null);
@@ -226,11 +201,11 @@ describe("bets round-trip through BatchBuilder -> FrameDecoder -> decodeBatch", 
           const got: string[][] = [];
           let expectFirst = first;
           r.frames.forEach((f, i) => {
-            assert.equal(f.type, MsgType.BATCH);
+            assert.equal(f.type, wire.MsgType.BATCH);
             assert.equal(f.seq, i);
-            const v = decodeBatch(f.payload);
+            const v = msg.decodeBatch(f.payload);
             if (isFault(v)) assert.fail(`decodeBatch: ${v.code} ${v.reason}`);
-            const view = v as BatchView;
+            const view = v as msg.BatchView;
             assert.equal(view.first, expectFirst);
             assert.equal(view.count, counts[i]);
             expectFirst += view.count;
@@ -252,14 +227,14 @@ describe("bets round-trip through BatchBuilder -> FrameDecoder -> decodeBatch", 
 // ------------------------------------------------------------------ payload decoders on random bytes
 
 const DECODERS: Array<[string, (p: Buffer) => unknown]> = [
-  ["decodeHello", decodeHello],
-  ["decodeWelcome", decodeWelcome],
-  ["decodeAck", decodeAck],
-  ["decodeDone", decodeDone],
-  ["decodeFaultReply", decodeFaultReply],
-  ["decodeWinnersRequest", decodeWinnersRequest],
-  ["decodeWinners", decodeWinners],
-  ["decodeBatch", decodeBatch],
+  ["decodeHello", msg.decodeHello],
+  ["decodeWelcome", msg.decodeWelcome],
+  ["decodeAck", msg.decodeAck],
+  ["decodeDone", msg.decodeDone],
+  ["decodeFaultReply", msg.decodeFaultReply],
+  ["decodeWinnersRequest", msg.decodeWinnersRequest],
+  ["decodeWinners", msg.decodeWinners],
+  ["decodeBatch", msg.decodeBatch],
 ];
 
 function checkDecoderResult(name: string, r: unknown): void {
@@ -301,30 +276,19 @@ const FRAMES_PER_RUN = 500;
 const FUZZ_RUNS = 2100;
 const FUZZ_TARGET = 1_000_000;
 
-function payloadDecoderFor(type: number): ((p: Buffer) => unknown) | null {
-  switch (type) {
-    case MsgType.HELLO:
-      return decodeHello;
-    case MsgType.BET:
-    case MsgType.BATCH:
-      return decodeBatch;
-    case MsgType.DONE:
-      return decodeDone;
-    case MsgType.WINNERS_REQUEST:
-      return decodeWinnersRequest;
-    case MsgType.ACK:
-      return decodeAck;
-    case MsgType.WELCOME:
-      return decodeWelcome;
-    case MsgType.REJECT:
-    case MsgType.ERROR:
-      return decodeFaultReply;
-    case MsgType.WINNERS:
-      return decodeWinners;
-    default:
-      return null;
-  }
-}
+/** The payload decoder of each message type (BET and BATCH share one; NOT_READY has no payload). */
+const DECODER_OF_TYPE = new Map<number, (p: Buffer) => unknown>([
+  [wire.MsgType.HELLO, msg.decodeHello],
+  [wire.MsgType.BET, msg.decodeBatch],
+  [wire.MsgType.BATCH, msg.decodeBatch],
+  [wire.MsgType.DONE, msg.decodeDone],
+  [wire.MsgType.WINNERS_REQUEST, msg.decodeWinnersRequest],
+  [wire.MsgType.ACK, msg.decodeAck],
+  [wire.MsgType.WELCOME, msg.decodeWelcome],
+  [wire.MsgType.REJECT, msg.decodeFaultReply],
+  [wire.MsgType.ERROR, msg.decodeFaultReply],
+  [wire.MsgType.WINNERS, msg.decodeWinners],
+]);
 
 function buildPool(rand: () => number): Buffer[] {
   const int = (n: number) => Math.floor(rand() * n);
@@ -337,22 +301,30 @@ function buildPool(rand: () => number): Buffer[] {
     return s;
   };
   for (let i = 0; i < 200; i++) {
-    const b = new BatchBuilder();
+    const b = new msg.BatchBuilder();
     const n = 1 + int(i % 10 === 0 ? 200 : 8);
     for (let k = 0; k < n; k++) {
       if (!b.addStrings([str(20), str(20), String(int(1e9)), "2000-01-31", String(int(1e8))]))
         break;
     }
-    pool.push(b.build(int(2) ? MsgType.BATCH : MsgType.BET, int(1000), int(1e6)));
-    pool.push(encodeHello(i, { agency: int(10), secret: str(5) }));
-    pool.push(encodeWelcome(i, { committed: int(1e6), state: int(3) }));
-    pool.push(encodeAck(i, int(1e6)));
-    pool.push(encodeDone(i, int(1e6)));
-    pool.push(encodeFaultReply(int(2) ? MsgType.REJECT : MsgType.ERROR, i, 23, str(30), int(5)));
-    pool.push(encodeWinnersRequest(i, int(2) === 1));
-    pool.push(encodeNotReady(i));
+    pool.push(b.build(int(2) ? wire.MsgType.BATCH : wire.MsgType.BET, int(1000), int(1e6)));
+    pool.push(msg.encodeHello(i, { agency: int(10), secret: str(5) }));
+    pool.push(msg.encodeWelcome(i, { committed: int(1e6), state: int(3) }));
+    pool.push(msg.encodeAck(i, int(1e6)));
+    pool.push(msg.encodeDone(i, int(1e6)));
     pool.push(
-      ...encodeWinners(
+      msg.encodeFaultReply(
+        int(2) ? wire.MsgType.REJECT : wire.MsgType.ERROR,
+        i,
+        23,
+        str(30),
+        int(5),
+      ),
+    );
+    pool.push(msg.encodeWinnersRequest(i, int(2) === 1));
+    pool.push(msg.encodeNotReady(i));
+    pool.push(
+      ...msg.encodeWinners(
         i,
         Array.from({ length: int(i % 20 === 0 ? 1500 : 10) }, () => String(int(1e10))),
       ),
@@ -379,10 +351,10 @@ function fuzzFrame(rand: () => number, pool: Buffer[]): Buffer {
   let f: Buffer;
   if (roll < 0.25) {
     // a random frame with a valid header and random payload
-    const len = int(10) === 0 ? int(MAX_PAYLOAD + 1) : int(48);
+    const len = int(10) === 0 ? int(wire.MAX_PAYLOAD + 1) : int(48);
     const p = Buffer.allocUnsafe(len);
     for (let i = 0; i < len; i++) p[i] = int(256);
-    f = encodeFrame(TYPES[int(TYPES.length)]!, int(0x100000000), p, int(256));
+    f = wire.encodeFrame(TYPES[int(TYPES.length)]!, int(0x100000000), p, int(256));
   } else {
     f = Buffer.from(pool[int(pool.length)]!);
   }
@@ -393,22 +365,22 @@ function fuzzFrame(rand: () => number, pool: Buffer[]): Buffer {
         if (f.length > 0) flip(f, int(f.length), 1 + int(255));
         break;
       case 1: // flip a header byte
-        if (f.length > 0) flip(f, int(Math.min(f.length, HEADER_SIZE)), 1 << int(8));
+        if (f.length > 0) flip(f, int(Math.min(f.length, wire.HEADER_SIZE)), 1 << int(8));
         break;
       case 2: // truncate
         f = f.subarray(0, int(f.length + 1));
         break;
       case 3: // random length field
-        if (f.length >= HEADER_SIZE) f.writeUInt32BE(int(0x100000000), 8);
+        if (f.length >= wire.HEADER_SIZE) f.writeUInt32BE(int(0x100000000), 8);
         break;
       case 4: // length off by a little
-        if (f.length >= HEADER_SIZE) {
+        if (f.length >= wire.HEADER_SIZE) {
           const len = f.readUInt32BE(8) + int(9) - 4;
           f.writeUInt32BE(Math.max(0, len) >>> 0, 8);
         }
         break;
       case 5: // length just past the limit
-        if (f.length >= HEADER_SIZE) f.writeUInt32BE(MAX_PAYLOAD + int(3), 8);
+        if (f.length >= wire.HEADER_SIZE) f.writeUInt32BE(wire.MAX_PAYLOAD + int(3), 8);
         break;
       case 6: {
         // append garbage or a copy of itself
@@ -417,8 +389,8 @@ function fuzzFrame(rand: () => number, pool: Buffer[]): Buffer {
         break;
       }
       default: // overwrite a payload byte with an extreme value
-        if (f.length > HEADER_SIZE)
-          f[HEADER_SIZE + int(f.length - HEADER_SIZE)] = int(2) ? 0 : 0xff;
+        if (f.length > wire.HEADER_SIZE)
+          f[wire.HEADER_SIZE + int(f.length - wire.HEADER_SIZE)] = int(2) ? 0 : 0xff;
     }
   }
   return f;
@@ -445,7 +417,7 @@ function fuzzDecode(chunks: Buffer[], total: number): Outcome {
   const d = new FrameDecoder();
   const out: Outcome = { frames: [], consumed: 0, fault: null };
   // every returned frame consumes >= 12 bytes: more calls than this means a loop that does not advance
-  const budget = chunks.length + Math.floor(total / HEADER_SIZE) + 2;
+  const budget = chunks.length + Math.floor(total / wire.HEADER_SIZE) + 2;
   let calls = 0;
   for (const c of chunks) {
     d.push(c);
@@ -458,12 +430,12 @@ function fuzzDecode(chunks: Buffer[], total: number): Outcome {
         assert.equal(d.pending, 0);
         return out;
       }
-      const fr = f as Frame;
+      const fr = f as wire.Frame;
       assert.ok(TYPES.includes(fr.type));
-      assert.ok(fr.payload.length <= MAX_PAYLOAD);
-      out.consumed += HEADER_SIZE + fr.payload.length;
+      assert.ok(fr.payload.length <= wire.MAX_PAYLOAD);
+      out.consumed += wire.HEADER_SIZE + fr.payload.length;
       out.frames.push(`${fr.type}/${fr.flags}/${fr.seq}/${fr.payload.length}`);
-      const dec = payloadDecoderFor(fr.type);
+      const dec = DECODER_OF_TYPE.get(fr.type);
       if (dec) checkDecoderResult("payload decoder", dec(fr.payload));
     }
   }

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
+import type { InFlight } from "../../client/src/agency.js";
 import { BetScanner, Step } from "../../client/src/scan.js";
 import {
   acceptsBet,
@@ -33,14 +34,9 @@ const dir = mkdtempSync(join(tmpdir(), "quiniela-scan-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let fileNo = 0;
 
-export interface Batch {
+/** A batch as the agency records it (InFlight), with its frame. */
+export interface Batch extends InFlight {
   frame: string; // hex
-  first: number;
-  count: number;
-  startOffset: number;
-  startLine: number;
-  endOffset: number;
-  endLine: number;
 }
 export interface Bad {
   line: number;

@@ -5,14 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ErrorCode, type Fault, isFault } from "../../shared/src/errors.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
-import {
-  encodeFrame,
-  type Frame,
-  HEADER_SIZE,
-  MAX_FRAME,
-  MAX_PAYLOAD,
-  MsgType,
-} from "../../shared/src/protocol/frame.js";
+import * as wire from "../../shared/src/protocol/frame.js";
 import { encodeAck, encodeDone, encodeHello } from "../../shared/src/protocol/messages.js";
 import { batchFrame, bytewise, decodeChunks, hex, messageFixtures } from "../lib/codec.js";
 
@@ -25,7 +18,7 @@ interface Plain {
   payload: string;
 }
 
-function plain(f: Frame): Plain {
+function plain(f: wire.Frame): Plain {
   return { type: f.type, flags: f.flags, seq: f.seq, payload: f.payload.toString("hex") };
 }
 
@@ -35,7 +28,9 @@ function expected(bytes: Buffer): Plain {
     type: bytes[2]!,
     flags: bytes[3]!,
     seq: bytes.readUInt32BE(4),
-    payload: bytes.subarray(HEADER_SIZE, HEADER_SIZE + bytes.readUInt32BE(8)).toString("hex"),
+    payload: bytes
+      .subarray(wire.HEADER_SIZE, wire.HEADER_SIZE + bytes.readUInt32BE(8))
+      .toString("hex"),
   };
 }
 
@@ -50,12 +45,16 @@ describe("fixtures", () => {
     for (const [name, f] of FIXTURES) {
       assert.equal(f[0], 0xfa, name);
       assert.equal(f[1], 1, name);
-      assert.equal(f.length, HEADER_SIZE + f.readUInt32BE(8), name);
-      assert.ok(f.length <= MAX_FRAME, name);
+      assert.equal(f.length, wire.HEADER_SIZE + f.readUInt32BE(8), name);
+      assert.ok(f.length <= wire.MAX_FRAME, name);
     }
-    assert.equal(FIXTURES.find(([n]) => n === "frame of exactly 8192 bytes")![1].length, MAX_FRAME);
+    assert.equal(
+      FIXTURES.find(([n]) => n === "frame of exactly 8192 bytes")![1].length,
+      wire.MAX_FRAME,
+    );
     assert.ok(
-      FIXTURES.find(([n]) => n === "BATCH filled by BatchBuilder")![1].length > MAX_FRAME - 429,
+      FIXTURES.find(([n]) => n === "BATCH filled by BatchBuilder")![1].length >
+        wire.MAX_FRAME - 429,
     );
   });
 
@@ -112,7 +111,7 @@ describe("zero copy", () => {
   it("a frame inside one chunk is a view of that chunk", () => {
     const frames = [
       encodeDone(1, 1),
-      batchFrame(MsgType.BATCH, 5),
+      batchFrame(wire.MsgType.BATCH, 5),
       encodeHello(2, { agency: 1, secret: "x" }),
     ];
     const chunk = Buffer.concat(frames);
@@ -120,39 +119,39 @@ describe("zero copy", () => {
     d.push(chunk);
     let off = 0;
     for (const f of frames) {
-      const got = d.next() as Frame;
+      const got = d.next() as wire.Frame;
       assert.ok(!isFault(got) && got !== null);
       assert.equal(got.payload.buffer, chunk.buffer, "same memory");
-      assert.equal(got.payload.byteOffset, chunk.byteOffset + off + HEADER_SIZE);
-      assert.equal(got.payload.length, f.length - HEADER_SIZE);
+      assert.equal(got.payload.byteOffset, chunk.byteOffset + off + wire.HEADER_SIZE);
+      assert.equal(got.payload.length, f.length - wire.HEADER_SIZE);
       off += f.length;
     }
   });
 
   it("a frame spanning chunks is copied out correctly (and the copy is independent)", () => {
-    const f = batchFrame(MsgType.BATCH, 3);
+    const f = batchFrame(wire.MsgType.BATCH, 3);
     const a = Buffer.from(f.subarray(0, 20));
     const b = Buffer.from(f.subarray(20));
     const d = new FrameDecoder();
     d.push(a);
     assert.equal(d.next(), null);
     d.push(b);
-    const got = d.next() as Frame;
-    assert.deepEqual(got.payload, f.subarray(HEADER_SIZE));
+    const got = d.next() as wire.Frame;
+    assert.deepEqual(got.payload, f.subarray(wire.HEADER_SIZE));
     a.fill(0);
     b.fill(0);
-    assert.deepEqual(got.payload, f.subarray(HEADER_SIZE));
+    assert.deepEqual(got.payload, f.subarray(wire.HEADER_SIZE));
   });
 });
 
 describe("header checks as soon as the byte arrives", () => {
   function pushByByte(bytes: Buffer): {
     at: number;
-    result: Frame | Fault | null;
+    result: wire.Frame | Fault | null;
     d: FrameDecoder;
   } {
     const d = new FrameDecoder();
-    let result: Frame | Fault | null = null;
+    let result: wire.Frame | Fault | null = null;
     for (let i = 0; i < bytes.length; i++) {
       d.push(bytes.subarray(i, i + 1));
       result = d.next();
@@ -189,7 +188,7 @@ describe("header checks as soon as the byte arrives", () => {
   });
 
   it("UNKNOWN_TYPE on the third byte", () => {
-    const known = new Set<number>(Object.values(MsgType));
+    const known = new Set<number>(Object.values(wire.MsgType));
     for (let t = 0; t < 256; t++) {
       const d = new FrameDecoder();
       d.push(hex(`fa 01 ${t.toString(16).padStart(2, "0")}`));
@@ -204,7 +203,7 @@ describe("header checks as soon as the byte arrives", () => {
   it("a header claiming 4 GB is FRAME_TOO_LARGE right after the 12 header bytes", () => {
     const header = hex("fa 01 03 00 00000001 ffffffff");
     const { at, result, d } = pushByByte(Buffer.concat([header, Buffer.alloc(100, 0x41)]));
-    assert.equal(at, HEADER_SIZE);
+    assert.equal(at, wire.HEADER_SIZE);
     assert.equal((result as Fault).code, ErrorCode.FRAME_TOO_LARGE);
     assert.equal(d.pending, 0, "nothing buffered after the fault");
     d.push(Buffer.alloc(1 << 20));
@@ -220,19 +219,19 @@ describe("header checks as soon as the byte arrives", () => {
 
   it("a payload length of 8180 is accepted (waits), 8181 is refused", () => {
     const ok = new FrameDecoder();
-    ok.push(hex(`fa 01 03 00 00000001 ${MAX_PAYLOAD.toString(16).padStart(8, "0")}`));
+    ok.push(hex(`fa 01 03 00 00000001 ${wire.MAX_PAYLOAD.toString(16).padStart(8, "0")}`));
     assert.equal(ok.next(), null);
-    assert.equal(ok.pending, HEADER_SIZE);
+    assert.equal(ok.pending, wire.HEADER_SIZE);
     const bad = new FrameDecoder();
-    bad.push(hex(`fa 01 03 00 00000001 ${(MAX_PAYLOAD + 1).toString(16).padStart(8, "0")}`));
+    bad.push(hex(`fa 01 03 00 00000001 ${(wire.MAX_PAYLOAD + 1).toString(16).padStart(8, "0")}`));
     assert.equal((bad.next() as Fault).code, ErrorCode.FRAME_TOO_LARGE);
   });
 
   it("honours a smaller maxFrame given to the constructor", () => {
     const d = new FrameDecoder(64);
-    d.push(encodeFrame(MsgType.ACK, 1, Buffer.alloc(52)));
+    d.push(wire.encodeFrame(wire.MsgType.ACK, 1, Buffer.alloc(52)));
     assert.ok(!isFault(d.next()));
-    d.push(encodeFrame(MsgType.ACK, 1, Buffer.alloc(53)));
+    d.push(wire.encodeFrame(wire.MsgType.ACK, 1, Buffer.alloc(53)));
     assert.equal((d.next() as Fault).code, ErrorCode.FRAME_TOO_LARGE);
   });
 
@@ -245,7 +244,7 @@ describe("header checks as soon as the byte arrives", () => {
 
 describe("end of stream", () => {
   it("end() with a partial header or payload gives TRUNCATED_FRAME", () => {
-    const f = batchFrame(MsgType.BATCH, 2);
+    const f = batchFrame(wire.MsgType.BATCH, 2);
     for (const cut of [1, 2, 3, 11, 12, 13, f.length - 1]) {
       const d = new FrameDecoder();
       d.push(f.subarray(0, cut));

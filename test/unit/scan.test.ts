@@ -13,6 +13,7 @@ import { validateBetFields } from "../../shared/src/bet.js";
 import { errorName, isFault } from "../../shared/src/errors.js";
 import { MAX_FRAME, MsgType } from "../../shared/src/protocol/frame.js";
 import { type BatchView, decodeBatch } from "../../shared/src/protocol/messages.js";
+import { MIXED_ROWS } from "../lib/bets.js";
 
 const TODAY = 20240615;
 const dir = mkdtempSync(join(tmpdir(), "quiniela-scan-unit-"));
@@ -89,19 +90,9 @@ async function scan(
   return { batches, invalid };
 }
 
-const ROWS = [
-  "Ana,Pérez,30111222,1990-01-01,7574", // 1
-  "Luis,Gómez,30111223,2023-02-30,11", // 2 invalid date
-  "Eva,Ruiz,30111224,1991-01-01,abc", // 3 invalid number
-  '"Fornerón, Juan ""el Tano""",Álvarez,00000001,2000-01-01,0', // 4 quoted, valid
-  "solo,tres,campos", // 5 wrong field count
-  ",Vacío,30111225,1990-01-01,1", // 6 empty name
-  "Zoe,D'Angelo,30111226,1980-12-31,7574", // 7
-];
-
 describe("BetScanner", () => {
   it("sends the valid rows and reports the others with their line and code", async () => {
-    const r = await scan(`${ROWS.join("\r\n")}\r\n`);
+    const r = await scan(`${MIXED_ROWS.join("\r\n")}\r\n`);
     assert.deepEqual(r.invalid, [
       [2, "INVALID_DATE"],
       [3, "INVALID_NUMBER"],
@@ -145,8 +136,8 @@ describe("BetScanner", () => {
   });
 
   it("resumes at a file offset with its line number, skipping committed bets", async () => {
-    const text = `${ROWS.join("\n")}\n`;
-    const offset = Buffer.byteLength(`${ROWS.slice(0, 3).join("\n")}\n`);
+    const text = `${MIXED_ROWS.join("\n")}\n`;
+    const offset = Buffer.byteLength(`${MIXED_ROWS.slice(0, 3).join("\n")}\n`);
     const r = await scan(text, { offset, line: 4, skip: 1 });
     assert.deepEqual(r.invalid, [
       [5, "MALFORMED"],
@@ -157,7 +148,10 @@ describe("BetScanner", () => {
       ["Zoe"],
     );
     // the skipped bet moved the batch's start past it
-    assert.equal(r.batches[0]!.startOffset, Buffer.byteLength(`${ROWS.slice(0, 4).join("\n")}\n`));
+    assert.equal(
+      r.batches[0]!.startOffset,
+      Buffer.byteLength(`${MIXED_ROWS.slice(0, 4).join("\n")}\n`),
+    );
     assert.equal(r.batches[0]!.startLine, 5);
   });
 

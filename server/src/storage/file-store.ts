@@ -7,13 +7,7 @@
 import { Action } from "../../../shared/src/actions.js";
 import { type Bet, has_won, LOTTERY_WINNER_NUMBER } from "../../../shared/src/bet.js";
 import type { SyncMode } from "../../../shared/src/config.js";
-import {
-  ErrorCode,
-  FatalCode,
-  type Fault,
-  fault,
-  QuinielaError,
-} from "../../../shared/src/errors.js";
+import { ErrorCode, FatalCode, fault, QuinielaError } from "../../../shared/src/errors.js";
 import type { Logger } from "../../../shared/src/log.js";
 import { checkBatch, isRefusal } from "./batch-check.js";
 import { load_bets } from "./course.js";
@@ -29,6 +23,7 @@ import type {
   Claim,
   DoneResult,
   DrawResult,
+  Fault,
   Refusal,
   StoreSnapshot,
   WireBatch,

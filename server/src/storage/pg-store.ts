@@ -23,13 +23,7 @@ import pg from "pg";
 import { Action } from "../../../shared/src/actions.js";
 import { type Bet, FIELD_COUNT, has_won } from "../../../shared/src/bet.js";
 import { redactUrl } from "../../../shared/src/config.js";
-import {
-  ErrorCode,
-  FatalCode,
-  type Fault,
-  fault,
-  QuinielaError,
-} from "../../../shared/src/errors.js";
+import { ErrorCode, FatalCode, fault, QuinielaError } from "../../../shared/src/errors.js";
 import type { Logger } from "../../../shared/src/log.js";
 import type { BatchView } from "../../../shared/src/protocol/messages.js";
 import { checkBatch, isRefusal } from "./batch-check.js";
@@ -40,17 +34,7 @@ import { pg_load_bets, pgLoadBets } from "./pg-read.js";
 import { encodeBatchBinary } from "./pg-rows.js";
 import { CHANNEL, ensureSchema, LOCK_CLASS, LOCK_DRAW } from "./pg-schema.js";
 import { SegmentAllocator } from "./segments.js";
-import type {
-  AgencyStatus,
-  AppendDone,
-  BetStore,
-  Claim,
-  DoneResult,
-  DrawResult,
-  Refusal,
-  StoreSnapshot,
-  WireBatch,
-} from "./types.js";
+import type * as store from "./types.js";
 
 export interface PgStoreOptions {
   url: string;
@@ -66,7 +50,7 @@ export interface PgStoreOptions {
 const START_RETRY_MS = [250, 500, 1000, 2000, 4000];
 
 /** PostgreSQL text cannot hold NUL: such a bet is refused alone instead of failing its group. */
-export function refuseNul(view: BatchView): Refusal | null {
+export function refuseNul(view: BatchView): store.Refusal | null {
   const at = view.buf.indexOf(0, view.starts[0]);
   if (at < 0) return null;
   let index = 0;
@@ -74,7 +58,7 @@ export function refuseNul(view: BatchView): Refusal | null {
   return { fault: fault(ErrorCode.INVALID_NAME, "name holds a NUL character"), index };
 }
 
-export class PgStore implements BetStore {
+export class PgStore implements store.BetStore {
   readonly kind = "postgres";
   readonly exclusive = false;
   private readonly alloc = new SegmentAllocator();
@@ -85,7 +69,7 @@ export class PgStore implements BetStore {
 
   private constructor(
     readonly pool: pg.Pool,
-    readonly initial: StoreSnapshot,
+    readonly initial: store.StoreSnapshot,
     private readonly health: PgHealth,
     private readonly opts: PgStoreOptions,
     clientConfig: pg.ClientConfig,
@@ -116,7 +100,7 @@ export class PgStore implements BetStore {
     pool.on("connect", (c) => c.on("error", (err) => health.failed("connection", err)));
     const started = Date.now();
     const budget = opts.retryMs ?? 30_000;
-    let snapshot: StoreSnapshot | null = null;
+    let snapshot: store.StoreSnapshot | null = null;
     for (let attempt = 1; snapshot === null; attempt++) {
       try {
         await ensureSchema(pool, opts.agencies);
@@ -147,12 +131,17 @@ export class PgStore implements BetStore {
       bets: snapshot.bets,
       agencies_done: snapshot.done.size,
     });
-    const store = new PgStore(pool, snapshot, health, opts, clientConfig);
-    store.listener.start();
-    return store;
+    const opened = new PgStore(pool, snapshot, health, opts, clientConfig);
+    opened.listener.start();
+    return opened;
   }
 
-  append(batch: WireBatch, today: number, claim: Claim, done: AppendDone): Refusal | null {
+  append(
+    batch: store.WireBatch,
+    today: number,
+    claim: store.Claim,
+    done: store.AppendDone,
+  ): store.Refusal | null {
     const checked = checkBatch(batch.payload, today);
     if (isRefusal(checked)) return checked;
     const nul = refuseNul(checked.view);
@@ -178,7 +167,7 @@ export class PgStore implements BetStore {
     return this.ingest.commits;
   }
 
-  async status(agency: number): Promise<AgencyStatus | Fault> {
+  async status(agency: number): Promise<store.AgencyStatus | store.Fault> {
     await this.ingest.settled(agency);
     try {
       const r = await this.pool.query<{ committed: string; done: boolean; drawn: boolean }>(
@@ -196,7 +185,7 @@ export class PgStore implements BetStore {
     }
   }
 
-  async markDone(agency: number, total: number): Promise<DoneResult> {
+  async markDone(agency: number, total: number): Promise<store.DoneResult> {
     await this.ingest.settled(agency);
     const n = this.opts.agencies;
     let client: pg.PoolClient | null = null;
@@ -208,7 +197,7 @@ export class PgStore implements BetStore {
          SELECT committed, done_total FROM agencies WHERE agency = ${agency | 0} FOR UPDATE`,
       )) as unknown as pg.QueryResult[];
       const row = res[2]!.rows[0] as { committed: string; done_total: string | null } | undefined;
-      let answer: Fault | null = null;
+      let answer: store.Fault | null = null;
       if (!row) {
         answer = fault(ErrorCode.UNKNOWN_AGENCY, `agency ${agency} is not in the database`);
       } else if (row.done_total !== null) {
@@ -250,7 +239,7 @@ export class PgStore implements BetStore {
     }
   }
 
-  async draw(): Promise<DrawResult> {
+  async draw(): Promise<store.DrawResult> {
     const n = this.opts.agencies;
     let client: pg.PoolClient | null = null;
     try {
@@ -305,7 +294,7 @@ export class PgStore implements BetStore {
     }
   }
 
-  async winnersOf(agency: number): Promise<readonly string[] | Fault> {
+  async winnersOf(agency: number): Promise<readonly string[] | store.Fault> {
     try {
       const r = await this.pool.query<unknown[]>({
         text: "SELECT document FROM winners WHERE agency = $1",
@@ -336,7 +325,7 @@ export class PgStore implements BetStore {
   }
 }
 
-async function readSnapshot(pool: pg.Pool): Promise<StoreSnapshot> {
+async function readSnapshot(pool: pg.Pool): Promise<store.StoreSnapshot> {
   const r = await pool.query<{ agency: number; committed: string; done_total: string | null }>(
     "SELECT agency, committed, done_total FROM agencies",
   );

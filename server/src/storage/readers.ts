@@ -4,6 +4,7 @@
 
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
+import { COMMA, CR, LF, QUOTE, ZERO } from "../../../shared/src/ascii.js";
 import { type Bet, parseDigits } from "../../../shared/src/bet.js";
 import { CsvReader, type CsvRecord } from "../../../shared/src/csv.js";
 
@@ -133,12 +134,6 @@ export class BetFileIterator implements AsyncIterableIterator<Bet> {
     return { value: undefined, done: true };
   }
 }
-
-const LF = 0x0a;
-const CR = 0x0d;
-const QUOTE = 0x22;
-const COMMA = 0x2c;
-const ZERO = 0x30;
 
 /**
  * The draw's scan of the bets file: rows that cannot win are rejected by their number without

@@ -7,6 +7,9 @@
 import type { Bet } from "../../../shared/src/bet.js";
 import type { Fault } from "../../../shared/src/errors.js";
 
+/** What most results here may be instead: a store needs only this module for its signatures. */
+export type { Fault };
+
 /** A batch of one agency as the wire carried it: a BATCH or BET payload, not yet validated. */
 export interface WireBatch {
   agency: number;

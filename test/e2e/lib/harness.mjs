@@ -11,6 +11,7 @@
 // the reason. Images are built once per `scripts/e2e.sh` run (it sets E2E_IMAGES=ready);
 // a test file run on its own builds them itself (the layer cache keeps that fast).
 
+import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import {
   cpSync,
@@ -582,6 +583,17 @@ export function allExited(messages, names) {
   return names.every((n) => exits.has(n));
 }
 
+/**
+ * followLogs until the named clients have exited and `until(messages)` holds (settled once they
+ * have exited: see followLogs), then asserts that no operation failed. Returns followLogs' result.
+ */
+export async function followClients(name, clients, until, opts = {}) {
+  const exited = (m) => allExited(m, clients);
+  const run = await followLogs(name, (m) => exited(m) && until(m), { ...opts, settled: exited });
+  assert.deepEqual(failures(run.messages), [], show(failures(run.messages)));
+  return run;
+}
+
 /** Sum of the `cantidad` of the servers' successful apuesta_recibida lines. */
 export function betsReceived(messages, servers = ["server"]) {
   return messages
@@ -601,6 +613,13 @@ export function failures(messages) {
 /** Human-readable list of lines, for assertion messages. */
 export function show(messages) {
   return messages.map((m) => m.line).join("\n");
+}
+
+/** The records of the server container's bets.csv (the test fails when it cannot be read). */
+export function storedBets() {
+  const csv = run("docker", ["exec", "server", "cat", "bets.csv"]);
+  assert.equal(csv.status, 0, csv.stderr);
+  return csvRecords(csv.stdout);
 }
 
 /** Number of CSV records in text written by the server (quoted fields may hold newlines). */
