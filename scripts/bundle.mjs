@@ -12,9 +12,11 @@
 // (agency 5 in a clean environment: 299M as an ES module bundle, 244M as CommonJS; a bare
 // `node -e 0` is 85M). dist/bin/package.json says `"type": "commonjs"`, so the names stay .js.
 //
-// Modules loaded with a dynamic import() (the PostgreSQL store) stay in the bundle but are only
-// initialised when imported: the `postgres` package is required then, not at start. The
-// config parsers stay in node_modules: config.ts loads them only when a config file exists.
+// The program's own modules are all initialised at start; what is loaded lazily is packages from
+// node_modules, by require() on first use: the PostgreSQL driver (server/src/storage/pg-driver.ts)
+// and the config parsers (config.ts, only when a config file exists). No dynamic import():
+// esbuild would initialise every module such an import shares with the rest in an init function,
+// and their constants, on the server's hot paths, would become variables assigned there.
 import { chmodSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";

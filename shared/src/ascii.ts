@@ -1,8 +1,8 @@
 // The bytes the hand-written CSV code tests for (shared/src/csv.ts, the agency's scanner, the
-// server's readers), defined once. Plain top-level number constants on purpose: they sit on hot
-// paths, where a bare number costs nothing (no object to load a property from).
-//
-// The server's row encoder (server/src/storage/rows.ts) keeps its own: see the note there.
+// server's row encoder and readers), defined once. Plain top-level number constants on purpose:
+// they sit on hot paths, where a bare number costs nothing (no object to load a property from).
+// They stay plain in the bundles only while every module is initialised eagerly: see
+// server/src/storage/pg-driver.ts.
 
 export const LF = 0x0a;
 export const CR = 0x0d;

@@ -3,6 +3,7 @@
 import type { ServerConfig } from "../../../shared/src/config.js";
 import type { Logger } from "../../../shared/src/log.js";
 import { FileStore } from "./file-store.js";
+import { PgStore } from "./pg-store.js";
 import type { BetStore } from "./types.js";
 
 export async function openStore(
@@ -11,9 +12,6 @@ export async function openStore(
   onFatal: (err: Error) => void,
 ): Promise<BetStore> {
   if (config.databaseUrl !== "") {
-    // Loaded only when used: the PostgreSQL client is dozens of modules, and a file-store
-    // server (the default, the course's setup) should not pay for them at start-up.
-    const { PgStore } = await import("./pg-store.js");
     return PgStore.open({
       url: config.databaseUrl,
       agencies: config.agencies,

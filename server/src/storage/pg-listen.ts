@@ -3,7 +3,8 @@
 // draw. The connection is re-established with backoff when lost; every (re)connection reports an
 // event too, since notifications sent while it was down are gone: the owner re-reads the state.
 
-import pg from "pg";
+import type pg from "pg";
+import { pgDriver } from "./pg-driver.js";
 import type { PgHealth } from "./pg-health.js";
 
 export class PgListener {
@@ -25,7 +26,7 @@ export class PgListener {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    const c = new pg.Client(this.config);
+    const c = new (pgDriver().Client)(this.config);
     let lost = false;
     const onLost = (err: unknown) => {
       if (lost) return;

@@ -19,7 +19,7 @@
 //    reconnects and resumes); pg's pool opens new connections once the server is back. Nothing is
 //    acknowledged before COMMIT, so nothing acknowledged is lost.
 
-import pg from "pg";
+import type pg from "pg";
 import { Action } from "../../../shared/src/actions.js";
 import { type Bet, FIELD_COUNT, has_won } from "../../../shared/src/bet.js";
 import { redactUrl } from "../../../shared/src/config.js";
@@ -27,6 +27,7 @@ import { ErrorCode, FatalCode, fault, QuinielaError } from "../../../shared/src/
 import type { Logger } from "../../../shared/src/log.js";
 import type { BatchView } from "../../../shared/src/protocol/messages.js";
 import { checkBatch, isRefusal } from "./batch-check.js";
+import { pgDriver } from "./pg-driver.js";
 import { PgHealth, pgErrorText } from "./pg-health.js";
 import { PgIngest } from "./pg-ingest.js";
 import { PgListener } from "./pg-listen.js";
@@ -91,7 +92,7 @@ export class PgStore implements store.BetStore {
       // draw lock forever: the server ends such a session, its transaction aborts.
       options: "-c idle_in_transaction_session_timeout=60000",
     };
-    const pool = new pg.Pool({ ...clientConfig, max: opts.poolSize ?? 8 });
+    const pool = new (pgDriver().Pool)({ ...clientConfig, max: opts.poolSize ?? 8 });
     const health = new PgHealth(log);
     // An idle pooled connection cut by the server (restart) is only an event, not a crash.
     pool.on("error", (err) => health.failed("idle connection", err));

@@ -11,6 +11,7 @@
 // verdict it must equal (test/property/rows.property.test.ts).
 
 import { isUtf8 } from "node:buffer";
+import { COMMA, CR, LF, QUOTE, ZERO } from "../../../shared/src/ascii.js";
 import {
   calendarKey,
   FIELD_COUNT,
@@ -21,16 +22,6 @@ import {
 import { appendCsvField } from "../../../shared/src/csv.js";
 import { BATCH_PREFIX } from "../../../shared/src/protocol/messages.js";
 
-// Its own copies of the bytes shared/src/ascii.ts defines, on purpose. In the server's bundle
-// ascii.ts is one of the modules the PostgreSQL store loads too (csv.ts, readers.ts), which esbuild
-// wraps in an init function: its constants become variables assigned there, which V8 does not
-// fold as it folds these. Importing them made encodeBatchCsv slower: 3 % and 25 % more
-// instructions in two cachegrind runs of 8M rows (the bundle's layout, rows.ts importing ascii.ts).
-const COMMA = 0x2c;
-const QUOTE = 0x22;
-const CR = 0x0d;
-const LF = 0x0a;
-const ZERO = 0x30;
 const DASH = 0x2d;
 const MIN_DATE = MIN_BIRTH_YEAR * 10000;
 
