@@ -5,16 +5,7 @@ import { connect, createConnection, type Socket } from "node:net";
 import { ErrorCode, isFault } from "../shared/src/errors.js";
 import { FrameDecoder } from "../shared/src/protocol/decoder.js";
 import { FLAG_MORE, type Frame, MsgType } from "../shared/src/protocol/frame.js";
-import {
-  BatchBuilder,
-  decodeFaultReply,
-  decodeWelcome,
-  decodeWinners,
-  encodeDone,
-  encodeHello,
-  encodeWinnersRequest,
-  type Welcome,
-} from "../shared/src/protocol/messages.js";
+import * as msg from "../shared/src/protocol/messages.js";
 
 /** A bare protocol connection for probing the server: send frames, read reply frames. */
 export class RawClient {
@@ -112,18 +103,18 @@ export class RawClient {
     return mine;
   }
 
-  async hello(agency: number, secret = ""): Promise<Welcome> {
+  async hello(agency: number, secret = ""): Promise<msg.Welcome> {
     const seq = this.nextSeq();
-    const [f] = await this.request(encodeHello(seq, { agency, secret }));
+    const [f] = await this.request(msg.encodeHello(seq, { agency, secret }));
     if (f!.type !== MsgType.WELCOME) throw new Error(`HELLO answered with ${describeFrame(f!)}`);
-    const w = decodeWelcome(f!.payload);
+    const w = msg.decodeWelcome(f!.payload);
     if (isFault(w)) throw new Error(w.reason);
     return w;
   }
 
   async done(total: number): Promise<Frame> {
     const seq = this.nextSeq();
-    const [f] = await this.request(encodeDone(seq, total));
+    const [f] = await this.request(msg.encodeDone(seq, total));
     return f!;
   }
 
@@ -133,12 +124,12 @@ export class RawClient {
    */
   async winners(wait = false, timeoutMs = 10_000): Promise<string[] | null> {
     const seq = this.nextSeq();
-    const frames = await this.request(encodeWinnersRequest(seq, wait), timeoutMs);
+    const frames = await this.request(msg.encodeWinnersRequest(seq, wait), timeoutMs);
     if (frames[0]!.type === MsgType.NOT_READY) return null;
     const out: string[] = [];
     for (const f of frames) {
       if (f.type !== MsgType.WINNERS) throw new Error(`expected WINNERS, got ${describeFrame(f)}`);
-      const w = decodeWinners(f.payload);
+      const w = msg.decodeWinners(f.payload);
       if (isFault(w)) throw new Error(w.reason);
       out.push(...w);
     }
@@ -163,7 +154,7 @@ export function typeName(type: number): string | undefined {
 export function describeFrame(f: Frame): string {
   const name = typeName(f.type) ?? `type ${f.type}`;
   if (f.type === MsgType.ERROR || f.type === MsgType.REJECT) {
-    const r = decodeFaultReply(f.payload);
+    const r = msg.decodeFaultReply(f.payload);
     if (!isFault(r)) {
       const code = Object.entries(ErrorCode).find(([, v]) => v === r.code)?.[0] ?? r.code;
       return `${name} ${code}: ${r.reason}`;
@@ -182,7 +173,7 @@ export interface RawResult {
 
 /** A BATCH frame of `rows` (first_name, last_name, document, birthdate, number), the first at `first`. */
 export function batch(seq: number, first: number, rows: string[][]): Buffer {
-  const b = new BatchBuilder();
+  const b = new msg.BatchBuilder();
   for (const r of rows) {
     if (!b.addStrings(r)) throw new Error(`row does not fit a batch: ${r.join(",")}`);
   }

@@ -22,25 +22,8 @@ import { sampleRss } from "../../kit/stats.js";
 import { guard } from "../../kit/wait.js";
 import { errorName, isFault } from "../../shared/src/errors.js";
 import { FrameDecoder } from "../../shared/src/protocol/decoder.js";
-import {
-  FLAG_MORE,
-  type Frame,
-  HEADER_SIZE,
-  MAGIC,
-  MAX_PAYLOAD,
-  MsgType,
-} from "../../shared/src/protocol/frame.js";
-import {
-  BatchBuilder,
-  decodeAck,
-  decodeFaultReply,
-  decodeWelcome,
-  decodeWinners,
-  encodeDone,
-  encodeFaultReply,
-  encodeHello,
-  encodeWinnersRequest,
-} from "../../shared/src/protocol/messages.js";
+import * as wire from "../../shared/src/protocol/frame.js";
+import * as msg from "../../shared/src/protocol/messages.js";
 import { generateDataset } from "../../tools/gen-data.js";
 
 const CASES = Number(process.env.FUZZ_CASES ?? 10000);
@@ -49,19 +32,19 @@ const CONCURRENCY = Number(process.env.FUZZ_CONCURRENCY ?? 16);
 /** Agency 1 is the real one at the end (protected by a secret); 2 and 3 are open to the fuzzer. */
 const SECRET = "s3cr3t-of-agency-1";
 const CLIENT_TYPES = new Set<number>([
-  MsgType.HELLO,
-  MsgType.BET,
-  MsgType.BATCH,
-  MsgType.DONE,
-  MsgType.WINNERS_REQUEST,
+  wire.MsgType.HELLO,
+  wire.MsgType.BET,
+  wire.MsgType.BATCH,
+  wire.MsgType.DONE,
+  wire.MsgType.WINNERS_REQUEST,
 ]);
 const SERVER_TYPES = new Set<number>([
-  MsgType.ACK,
-  MsgType.WELCOME,
-  MsgType.REJECT,
-  MsgType.WINNERS,
-  MsgType.NOT_READY,
-  MsgType.ERROR,
+  wire.MsgType.ACK,
+  wire.MsgType.WELCOME,
+  wire.MsgType.REJECT,
+  wire.MsgType.WINNERS,
+  wire.MsgType.NOT_READY,
+  wire.MsgType.ERROR,
 ]);
 
 const dirs: string[] = [];
@@ -117,8 +100,8 @@ function batchFrame(
   first: number,
   canBeBad = true,
 ): { frame: Buffer; count: number } {
-  const b = new BatchBuilder();
-  const n = type === MsgType.BET ? 1 : int(r, 1, r() < 0.1 ? 200 : 12);
+  const b = new msg.BatchBuilder();
+  const n = type === wire.MsgType.BET ? 1 : int(r, 1, r() < 0.1 ? 200 : 12);
   for (let i = 0; i < n; i++) if (!b.addStrings(betFields(r, canBeBad))) break;
   return { frame: b.build(type, seq, first), count: b.count };
 }
@@ -134,20 +117,20 @@ function validFrame(r: () => number, seq: number, agency: number): Buffer {
   if (x < 0.15) {
     const agency = pick(r, [2, 3, 2, 3, 1, 0, 4, 0xffffffff]);
     const secret = agency === 1 ? pick(r, ["", "wrong", SECRET.slice(1)]) : r() < 0.8 ? "" : "x";
-    return encodeHello(seq, { agency, secret });
+    return msg.encodeHello(seq, { agency, secret });
   }
-  if (x < 0.5) return batchFrame(r, seq, MsgType.BATCH, someFirst(r, agency)).frame;
-  if (x < 0.6) return batchFrame(r, seq, MsgType.BET, someFirst(r, agency)).frame;
-  if (x < 0.72) return encodeDone(seq, r() < 0.5 ? int(r, 0, 100) : int(r, 0, 0xffffffff));
-  if (x < 0.85) return encodeWinnersRequest(seq, r() < 0.1);
+  if (x < 0.5) return batchFrame(r, seq, wire.MsgType.BATCH, someFirst(r, agency)).frame;
+  if (x < 0.6) return batchFrame(r, seq, wire.MsgType.BET, someFirst(r, agency)).frame;
+  if (x < 0.72) return msg.encodeDone(seq, r() < 0.5 ? int(r, 0, 100) : int(r, 0, 0xffffffff));
+  if (x < 0.85) return msg.encodeWinnersRequest(seq, r() < 0.1);
   if (x < 0.92) {
     // a server-to-agency frame sent the wrong way
-    return encodeFaultReply(MsgType.ERROR, seq, 5, "backwards");
+    return msg.encodeFaultReply(wire.MsgType.ERROR, seq, 5, "backwards");
   }
   const type = pick(r, [...CLIENT_TYPES]);
   const p = Buffer.alloc(int(r, 0, 8));
-  const out = Buffer.alloc(HEADER_SIZE + p.length);
-  out[0] = MAGIC;
+  const out = Buffer.alloc(wire.HEADER_SIZE + p.length);
+  out[0] = wire.MAGIC;
   out[1] = 1;
   out[2] = type;
   out.writeUInt32BE(seq, 4);
@@ -189,8 +172,8 @@ function mutate(r: () => number, f: Buffer, other: Buffer): [string, Buffer] {
         len + 1,
         Math.max(0, len - 1),
         0,
-        MAX_PAYLOAD,
-        MAX_PAYLOAD + 1,
+        wire.MAX_PAYLOAD,
+        wire.MAX_PAYLOAD + 1,
         0xffffffff,
         int(r, 0, 0xffffffff),
         int(r, 0, 64),
@@ -203,29 +186,29 @@ function mutate(r: () => number, f: Buffer, other: Buffer): [string, Buffer] {
     case 5: {
       const extra = randomBytes(r, int(r, 1, 40));
       const out = Buffer.concat([b, extra]);
-      if (r() < 0.5) out.writeUInt32BE(out.length - HEADER_SIZE, 8);
+      if (r() < 0.5) out.writeUInt32BE(out.length - wire.HEADER_SIZE, 8);
       return ["append", out];
     }
     case 6: {
       const p = randomBytes(r, int(r, 0, r() < 0.9 ? 64 : 3000));
-      const out = Buffer.concat([b.subarray(0, HEADER_SIZE), p]);
+      const out = Buffer.concat([b.subarray(0, wire.HEADER_SIZE), p]);
       out.writeUInt32BE(p.length, 8);
       return ["random_payload", out];
     }
     case 7: {
       // BATCH/BET structure: count, one field length, or a name's bytes
-      if (b.length < HEADER_SIZE + 6) return ["short", b];
+      if (b.length < wire.HEADER_SIZE + 6) return ["short", b];
       const what = int(r, 0, 3);
-      if (what === 0) b.writeUInt16BE(int(r, 0, 0xffff), HEADER_SIZE + 4);
-      else if (what === 1) b.writeUInt32BE(int(r, 0, 0xffffffff), HEADER_SIZE);
+      if (what === 0) b.writeUInt16BE(int(r, 0, 0xffff), wire.HEADER_SIZE + 4);
+      else if (what === 1) b.writeUInt32BE(int(r, 0, 0xffffffff), wire.HEADER_SIZE);
       else {
-        const count = b.readUInt16BE(HEADER_SIZE + 4);
-        const lenAt = HEADER_SIZE + 6 + int(r, 0, Math.max(0, Math.min(count * 5, 100) - 1));
+        const count = b.readUInt16BE(wire.HEADER_SIZE + 4);
+        const lenAt = wire.HEADER_SIZE + 6 + int(r, 0, Math.max(0, Math.min(count * 5, 100) - 1));
         if (lenAt < b.length) {
           if (what === 2) b[lenAt] = int(r, 0, 255);
           else {
             // invalid UTF-8 or a continuation byte where a name starts
-            const dataAt = HEADER_SIZE + 6 + count * 5;
+            const dataAt = wire.HEADER_SIZE + 6 + count * 5;
             if (dataAt < b.length) b[int(r, dataAt, b.length - 1)] = pick(r, [0x80, 0xc3, 0xff]);
           }
         }
@@ -273,7 +256,7 @@ interface Expectation {
 
 /** What the server must do with `bytes`, computed with the same decoder over the whole stream. */
 function expect(bytes: Buffer): Expectation {
-  if (bytes.length === 0 || bytes[0] !== MAGIC) {
+  if (bytes.length === 0 || bytes[0] !== wire.MAGIC) {
     return { echo: true, replySeqs: [], violation: false };
   }
   const dec = new FrameDecoder();
@@ -284,14 +267,18 @@ function expect(bytes: Buffer): Expectation {
     const f = dec.next();
     if (f === null) return { echo: false, replySeqs, violation: false };
     if (isFault(f)) return { echo: false, replySeqs, violation: true };
-    const fr = f as Frame;
+    const fr = f as wire.Frame;
     if (held) continue;
     if (!CLIENT_TYPES.has(fr.type)) {
       // answered by ERROR UNKNOWN_TYPE: a violation
       return { echo: false, replySeqs, violation: true };
     }
     // a valid "wait for the draw" request is held (and so is every reply after it)
-    if (fr.type === MsgType.WINNERS_REQUEST && fr.payload.length === 1 && fr.payload[0] === 1) {
+    if (
+      fr.type === wire.MsgType.WINNERS_REQUEST &&
+      fr.payload.length === 1 &&
+      fr.payload[0] === 1
+    ) {
       held = true;
       continue;
     }
@@ -307,7 +294,7 @@ function makeScript(index: number, budget: number): Script {
   let agency = 0;
   if (r() < 0.6) {
     agency = pick(r, [2, 3, 2, 3, 1]);
-    parts.push(encodeHello(++seq, { agency, secret: agency === 1 ? "nope" : "" }));
+    parts.push(msg.encodeHello(++seq, { agency, secret: agency === 1 ? "nope" : "" }));
   }
   const n = Math.min(budget, int(r, 1, 8));
   // a quarter of the identified connections first send a few well-formed batches (stored when
@@ -319,7 +306,7 @@ function makeScript(index: number, budget: number): Script {
     const x = r();
     let f: Buffer;
     if (k < clean) {
-      const b = batchFrame(r, ++seq, MsgType.BATCH, pos, false);
+      const b = batchFrame(r, ++seq, wire.MsgType.BATCH, pos, false);
       pos += b.count;
       f = b.frame;
     } else {
@@ -334,7 +321,7 @@ function makeScript(index: number, budget: number): Script {
       kinds.push(kind);
     } else {
       const junk = randomBytes(r, int(r, 1, 80));
-      if (r() < 0.7) junk[0] = MAGIC;
+      if (r() < 0.7) junk[0] = wire.MAGIC;
       if (r() < 0.5) junk[1] = 1;
       parts.push(junk);
       kinds.push("random");
@@ -369,7 +356,7 @@ interface Stats {
   halfClosed: number;
 }
 
-const TYPE_NAME = new Map<number, string>(Object.entries(MsgType).map(([k, v]) => [v, k]));
+const TYPE_NAME = new Map<number, string>(Object.entries(wire.MsgType).map(([k, v]) => [v, k]));
 
 function fail(s: Script, why: string): never {
   throw new Error(
@@ -381,7 +368,7 @@ async function runConnection(port: number, s: Script, stats: Stats): Promise<voi
   const exp = expect(s.bytes);
   const sock = createConnection({ port, host: "127.0.0.1", noDelay: true });
   const dec = new FrameDecoder();
-  const got: Frame[] = [];
+  const got: wire.Frame[] = [];
   let closed = false;
   let ended = false;
   let closedByServer = false;
@@ -397,7 +384,7 @@ async function runConnection(port: number, s: Script, stats: Stats): Promise<voi
         protocolError = f.reason;
         break;
       }
-      const fr = f as Frame;
+      const fr = f as wire.Frame;
       got.push({ ...fr, payload: Buffer.from(fr.payload) });
     }
     wake();
@@ -422,10 +409,10 @@ async function runConnection(port: number, s: Script, stats: Stats): Promise<voi
   const units = () => {
     // reply units: frames grouped by MORE, ERROR excluded
     let n = 0;
-    for (const f of got) if (f.type !== MsgType.ERROR && (f.flags & FLAG_MORE) === 0) n++;
+    for (const f of got) if (f.type !== wire.MsgType.ERROR && (f.flags & wire.FLAG_MORE) === 0) n++;
     return n;
   };
-  const hasError = () => got.some((f) => f.type === MsgType.ERROR);
+  const hasError = () => got.some((f) => f.type === wire.MsgType.ERROR);
   if (s.halfClose) {
     ended = true;
     sock.end();
@@ -460,14 +447,14 @@ async function runConnection(port: number, s: Script, stats: Stats): Promise<voi
   got.forEach((f, i) => {
     if (!SERVER_TYPES.has(f.type)) fail(s, `server sent type ${f.type}`);
     let name = TYPE_NAME.get(f.type)!;
-    if (f.type === MsgType.ERROR || f.type === MsgType.REJECT) {
-      const fr = decodeFaultReply(f.payload);
+    if (f.type === wire.MsgType.ERROR || f.type === wire.MsgType.REJECT) {
+      const fr = msg.decodeFaultReply(f.payload);
       if (!isFault(fr)) name += ` ${errorName(fr.code)}`;
     }
     stats.replies[name] = (stats.replies[name] ?? 0) + 1;
-    if (f.type === MsgType.ERROR) {
+    if (f.type === wire.MsgType.ERROR) {
       if (i !== got.length - 1) fail(s, "ERROR is not the last frame");
-      if (isFault(decodeFaultReply(f.payload))) fail(s, "malformed ERROR payload");
+      if (isFault(msg.decodeFaultReply(f.payload))) fail(s, "malformed ERROR payload");
       return;
     }
     const want = exp.replySeqs[unit];
@@ -475,19 +462,19 @@ async function runConnection(port: number, s: Script, stats: Stats): Promise<voi
       fail(s, `reply ${TYPE_NAME.get(f.type)} seq ${f.seq}, expected seq ${want} (in order)`);
     }
     const payloadOk =
-      f.type === MsgType.ACK
-        ? !isFault(decodeAck(f.payload))
-        : f.type === MsgType.WELCOME
-          ? !isFault(decodeWelcome(f.payload))
-          : f.type === MsgType.REJECT
-            ? !isFault(decodeFaultReply(f.payload))
-            : f.type === MsgType.WINNERS
-              ? !isFault(decodeWinners(f.payload))
+      f.type === wire.MsgType.ACK
+        ? !isFault(msg.decodeAck(f.payload))
+        : f.type === wire.MsgType.WELCOME
+          ? !isFault(msg.decodeWelcome(f.payload))
+          : f.type === wire.MsgType.REJECT
+            ? !isFault(msg.decodeFaultReply(f.payload))
+            : f.type === wire.MsgType.WINNERS
+              ? !isFault(msg.decodeWinners(f.payload))
               : f.payload.length === 0;
     if (!payloadOk) fail(s, `malformed ${TYPE_NAME.get(f.type)} payload`);
-    if ((f.flags & FLAG_MORE) === 0) unit++;
-    if (s.agency > 1 && (f.type === MsgType.ACK || f.type === MsgType.WELCOME)) {
-      const a = decodeAck(f.payload.subarray(0, 4));
+    if ((f.flags & wire.FLAG_MORE) === 0) unit++;
+    if (s.agency > 1 && (f.type === wire.MsgType.ACK || f.type === wire.MsgType.WELCOME)) {
+      const a = msg.decodeAck(f.payload.subarray(0, 4));
       if (!isFault(a)) committedHint.set(s.agency, Math.max(committedHint.get(s.agency) ?? 0, a));
     }
   });
@@ -555,7 +542,7 @@ describe("live fuzzing", () => {
         const w = await c.hello(a);
         if (w.state === 0) {
           const ack = await c.done(w.committed);
-          assert.equal(ack.type, MsgType.ACK, `DONE of agency ${a}`);
+          assert.equal(ack.type, wire.MsgType.ACK, `DONE of agency ${a}`);
         }
         await c.close();
       }

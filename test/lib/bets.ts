@@ -1,5 +1,7 @@
 // Bets for tests, written in the course's field order.
 
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Bet } from "../../shared/src/bet.js";
 
 export function bet(
@@ -11,6 +13,20 @@ export function bet(
   number: number,
 ): Bet {
   return { agency, first_name, last_name, document, birthdate, number };
+}
+
+/**
+ * Bets with every field a store must carry byte for byte: quotes, commas, line breaks, spaces at
+ * the ends, tabs, backslashes (COPY's escape), `\\.` and `\\N` (COPY's end and NULL), emoji,
+ * leading zeros, the smallest and largest document and number (test/lib/awkward-bets.json, as
+ * data: first name, last name, document, birthdate, number). `agencyOf(i)`: bet i's agency.
+ */
+export function awkwardBets(agencyOf: (i: number) => number): Bet[] {
+  const file = join(import.meta.dirname, "../../../test/lib/awkward-bets.json");
+  const rows = JSON.parse(readFileSync(file, "utf8")) as [string, string, string, string, number][];
+  return rows.map(([first, last, document, birthdate, number], i) =>
+    bet(agencyOf(i), first, last, document, birthdate, number),
+  );
 }
 
 /**

@@ -22,7 +22,7 @@ import {
 import type { Bet } from "../../shared/src/bet.js";
 import { encodeCsvRow } from "../../shared/src/csv.js";
 import { Logger, type Sink } from "../../shared/src/log.js";
-import { bet } from "../lib/bets.js";
+import { awkwardBets, bet } from "../lib/bets.js";
 import { batchPayload } from "../lib/codec.js";
 import { python } from "../lib/python.js";
 
@@ -82,18 +82,7 @@ async function loadAll(path: string): Promise<Bet[]> {
   return out;
 }
 
-const BETS: Bet[] = [
-  bet(1, "Santiago Lionel", "Lorca", "30904465", "1999-03-17", 7574),
-  bet(2, "A", "B", "00000000", "2000-01-01", 0),
-  bet(3, "Fornerón", "Álvarez", "1", "1950-12-31", 99999999),
-  bet(4, 'Ana "la jefa"', "Pérez, hija", "12345", "1980-06-15", 42),
-  bet(5, "Line\nBreak", "Carriage\rReturn", "22", "1970-01-01", 7574),
-  bet(5, "CRLF\r\ninside", "x;y|z:w", "9999999999", "2024-02-29", 1),
-  bet(1, " leading", "trailing ", "7", "2001-09-11", 10),
-  bet(2, "😀 emoji", "👩‍👩‍👧", "8", "1990-10-10", 7574),
-  bet(3, '"', '""', "9", "1991-11-11", 5),
-  bet(4, ",", ",,", "10", "1992-12-12", 6),
-];
+const BETS: Bet[] = awkwardBets((i) => (i % 5) + 1);
 
 class Capture implements Sink {
   text = "";
@@ -173,7 +162,7 @@ describe("store_bets / load_bets / has_won", () => {
       [
         [1, "30904465"],
         [5, "22"],
-        [2, "8"],
+        [4, "8"],
       ],
     );
   });
