@@ -20,6 +20,7 @@ import {
   MIN_BIRTH_YEAR,
 } from "../../../shared/src/bet.js";
 import { appendCsvField } from "../../../shared/src/csv.js";
+import { MAX_FRAME } from "../../../shared/src/protocol/frame.js";
 import { BATCH_PREFIX } from "../../../shared/src/protocol/messages.js";
 
 const DASH = 0x2d;
@@ -211,6 +212,6 @@ export function primeEncoder(): void {
     return Buffer.concat([head, Buffer.from(flat.map((f) => f.length)), ...flat]);
   });
   const prefix = agencyPrefix(1);
-  const out = Buffer.allocUnsafe(maxRowsSize(8192, 100, prefix.length));
+  const out = Buffer.allocUnsafe(maxRowsSize(MAX_FRAME, 100, prefix.length));
   for (let i = 0; i < 12; i++) for (const b of batches) encodeBatchCsv(b, out, 0, prefix, 99991231);
 }
