@@ -112,7 +112,10 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
     return out;
   }
 
-  /** Every agency 0 with its winners, one `sorteo`, the table equal to the inputs. */
+  /**
+   * Every agency 0 with its winners, one `sorteo`, the table equal to the inputs. Stops the
+   * replicas still running.
+   */
   async function checkInvariant(
     what: string,
     url: string,
@@ -133,6 +136,8 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
       COURSE_WINNERS,
       `winners per agency: ${ctx()}`,
     );
+    // the log is written asynchronously: count the draws once the replicas have exited
+    for (const s of servers) if (s.alive) assert.equal(await stop(s), 0, ctx());
     const draws = servers.reduce((n, s) => n + count(s, DRAWN), 0);
     assert.equal(draws, 1, `exactly one sorteo across the replicas: ${ctx()}`);
     const csv = join(dir(), "bets.csv");
@@ -280,9 +285,10 @@ describe("server replicas over PostgreSQL", { skip: pgSkip }, () => {
       const [w1, w2] = await Promise.all([c1.winners(true), c2.winners(true)]);
       assert.deepEqual(w1, ["1000"]);
       assert.deepEqual(w2, ["2000"]);
-      assert.equal(count(r1!, DRAWN) + count(r2!, DRAWN), 1, `${tail(r1!)}\n--\n${tail(r2!)}`);
       for (const c of [c1, c2]) await c.close();
+      // the log is written asynchronously: count the draws once both replicas have exited
       for (const s of [r1!, r2!]) assert.equal(await stop(s), 0);
+      assert.equal(count(r1!, DRAWN) + count(r2!, DRAWN), 1, `${tail(r1!)}\n--\n${tail(r2!)}`);
     });
   }
 
