@@ -1,4 +1,5 @@
-// Loopback ports for servers that must come back on the same port after a crash.
+// Loopback ports: one a restarted server can come back on after a crash (freePort), and a
+// listening socket to hand to a server as it starts (bindLoopback).
 
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";

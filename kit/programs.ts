@@ -37,6 +37,8 @@ export interface RunOptions {
   nodeArgs?: string[];
   /** A command that runs node, e.g. `["prlimit", "--fsize=4096", "--"]`. */
   wrap?: string[];
+  /** Descriptors the program inherits as its fds 3, 4, … (a listening socket). */
+  passFds?: number[];
 }
 
 /**
@@ -47,7 +49,7 @@ export function run(
   script: string,
   env: Record<string, string>,
   cwd: string,
-  { args = [], nodeArgs = [], wrap = [] }: RunOptions = {},
+  { args = [], nodeArgs = [], wrap = [], passFds = [] }: RunOptions = {},
 ): ManagedProcess {
   const argv = [...wrap, process.execPath, ...nodeArgs, script, ...args];
   return new ManagedProcess({
@@ -56,6 +58,7 @@ export function run(
     cwd,
     env: { PATH: process.env.PATH ?? "", ...env },
     keepOutput: true,
+    passFds,
   });
 }
 

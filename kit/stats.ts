@@ -81,7 +81,7 @@ export function treeCpuMs(pid: number): number | null {
   } catch {
     return null;
   }
-  const children = new Map<number, { own: number; reaped: number; kids: number[] }>();
+  const children = new Map<number, { own: number; reaped: number }>();
   const byParent = new Map<number, number[]>();
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
@@ -92,7 +92,7 @@ export function treeCpuMs(pid: number): number | null {
       continue; // gone meanwhile
     }
     const p = Number(name);
-    children.set(p, { own: st.own, reaped: st.reaped, kids: [] });
+    children.set(p, { own: st.own, reaped: st.reaped });
     const list = byParent.get(st.ppid);
     if (list) list.push(p);
     else byParent.set(st.ppid, [p]);

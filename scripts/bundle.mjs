@@ -14,9 +14,10 @@
 //
 // The program's own modules are all initialised at start; what is loaded lazily is packages from
 // node_modules, by require() on first use: the PostgreSQL driver (server/src/storage/pg-driver.ts)
-// and the config parsers (config.ts, only when a config file exists). No dynamic import():
-// esbuild would initialise every module such an import shares with the rest in an init function,
-// and their constants, on the server's hot paths, would become variables assigned there.
+// and the config parsers (config.ts, only when a config file exists). No dynamic import() of the
+// project's own modules: esbuild would initialise every module such an import shares with the
+// rest in an init function, and their constants, on the server's hot paths, would become
+// variables assigned there. (`node:dns/promises`, a built-in, is still imported on first use.)
 import { chmodSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";

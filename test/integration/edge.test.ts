@@ -12,11 +12,12 @@ import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { actions, listeningRe, logRe } from "../../kit/logs.js";
 import { bindLoopback } from "../../kit/ports.js";
-import { ManagedProcess, stop } from "../../kit/proc.js";
+import { stop } from "../../kit/proc.js";
 import {
   cleanup,
   ROOT,
   type RunOptions,
+  run,
   SERVER_JS,
   startAgency,
   startServer,
@@ -170,12 +171,7 @@ describe("process edge", () => {
   test("an inherited listening socket (SERVER_LISTEN_FD): a peer that connected before the server started is served", async () => {
     const bound = await bindLoopback(16);
     assert.ok(bound, "a listening socket's descriptor");
-    const server = new ManagedProcess({
-      command: process.execPath,
-      args: [SERVER_JS],
-      cwd: dir(),
-      env: { SERVER_LISTEN_FD: "3", LOGGING_LEVEL: "DEBUG", PATH: process.env.PATH ?? "" },
-      keepOutput: true,
+    const server = run(SERVER_JS, { SERVER_LISTEN_FD: "3", LOGGING_LEVEL: "DEBUG" }, dir(), {
       passFds: [bound.fd],
     });
     bound.close(); // before this process's event loop could accept anything on it

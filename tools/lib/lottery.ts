@@ -9,8 +9,9 @@
 // Replicas (and a server waiting for PostgreSQL) are started with SERVER_PORT=0 (the kernel
 // picks a free port, which the server logs in `accept_connections | in_progress | port: N`);
 // once all of them listen, every agency at once, with CLI_SERVER_ADDRESS listing every replica
-// (agency N starts at entry (N-1) mod n and fails over to the next). Agencies are N processes, or with `fleet` one
-// load-generator process (`quiniela-agency --agencies 1-N --data DIR`) running N agency sessions.
+// (agency N starts at entry (N-1) mod n and fails over to the next). Agencies are N processes,
+// or with `fleet` one load-generator process (`quiniela-agency --agencies 1-N --data DIR`)
+// running N agency sessions.
 // The run is over when every agency has exited (fleet: when the load generator has); the servers
 // are then stopped with SIGTERM. If an agency exits without its winners, or a server exits on its
 // own, nothing else can finish (the draw waits for every agency), so the remaining processes are
