@@ -257,6 +257,11 @@ describe("PostgreSQL store", { skip: pgSkip }, () => {
       assert.ok(!isFault(st) && st.drawn && st.done);
     }
     assert.deepEqual(await rs[0]!.draw(), { ran: false }, "never twice");
+    assert.equal(
+      (await pgt.query(url, "SELECT bets, winners FROM draw")).trim(),
+      `${TRICKY.length + 1}|${winners1.length}`,
+      "the draw row counts every stored bet and every winner",
+    );
   });
 
   test("a replica that dies mid-draw: its transaction aborts and another replica runs the draw", async () => {

@@ -10,7 +10,8 @@
 //    miss each other); it checks committed == total, records done_total and, when the set is
 //    complete, NOTIFYs `all_done`, delivered at COMMIT.
 //  - the draw: one transaction holding an advisory lock re-checks `not drawn` and `all done`,
-//    streams the bets (load_bets, pg-read.ts) through the course's has_won, inserts the winners,
+//    streams the bets that hold the winning number (pg-read.ts; as the file store's draw, the
+//    others cannot win) through the course's has_won, counts the stored bets, inserts the winners,
 //    marks the draw done and NOTIFYs `drawn`. Every replica that hears `all_done` (or starts, or
 //    re-connects its LISTEN) tries it: the first runs it, the others wait on the lock and then
 //    find it done. If the one running it dies, its transaction aborts, the lock is released and a
@@ -21,7 +22,7 @@
 
 import type pg from "pg";
 import { Action } from "../../../shared/src/actions.js";
-import { type Bet, FIELD_COUNT, has_won } from "../../../shared/src/bet.js";
+import { type Bet, FIELD_COUNT, has_won, LOTTERY_WINNER_NUMBER } from "../../../shared/src/bet.js";
 import { redactUrl } from "../../../shared/src/config.js";
 import { ErrorCode, FatalCode, fault, QuinielaError } from "../../../shared/src/errors.js";
 import type { Logger } from "../../../shared/src/log.js";
@@ -31,7 +32,7 @@ import { pgDriver } from "./pg-driver.js";
 import { PgHealth, pgErrorText } from "./pg-health.js";
 import { PgIngest } from "./pg-ingest.js";
 import { PgListener } from "./pg-listen.js";
-import { pg_load_bets, pgLoadBets } from "./pg-read.js";
+import { pg_load_bets, pgBetsWithNumber } from "./pg-read.js";
 import { encodeBatchBinary } from "./pg-rows.js";
 import { CHANNEL, ensureSchema, LOCK_CLASS, LOCK_DRAW } from "./pg-schema.js";
 import { SegmentAllocator } from "./segments.js";
@@ -267,12 +268,17 @@ export class PgStore implements store.BetStore {
       }
       const documents: string[] = [];
       const agencies: number[] = [];
-      const bets = await pgLoadBets(client, (bet: Bet) => {
+      await pgBetsWithNumber(client, LOTTERY_WINNER_NUMBER, (bet: Bet) => {
         if (has_won(bet)) {
           agencies.push(bet.agency);
           documents.push(bet.document);
         }
       });
+      // Every stored bet advanced its agency's position in the same transaction that stored it.
+      const counted = await client.query<{ bets: string }>(
+        "SELECT coalesce(sum(committed), 0) AS bets FROM agencies",
+      );
+      const bets = Number(counted.rows[0]!.bets);
       if (documents.length > 0) {
         await client.query(
           "INSERT INTO winners (agency, document) SELECT * FROM unnest($1::int[], $2::text[])",
