@@ -90,8 +90,19 @@ describe("PostgreSQL store", { skip: pgSkip }, () => {
     await pgt?.stop();
   });
 
-  async function open(url: string, agencies = 5, sink = new Capture()): Promise<PgStore> {
-    const s = await PgStore.open({ url, agencies, log: new Logger("DEBUG", sink), retryMs: 5000 });
+  async function open(
+    url: string,
+    agencies = 5,
+    sink = new Capture(),
+    ingestInFlight?: number,
+  ): Promise<PgStore> {
+    const s = await PgStore.open({
+      url,
+      agencies,
+      log: new Logger("DEBUG", sink),
+      retryMs: 5000,
+      ...(ingestInFlight === undefined ? {} : { ingestInFlight }),
+    });
     stores.push(s);
     return s;
   }
@@ -174,25 +185,27 @@ describe("PostgreSQL store", { skip: pgSkip }, () => {
     }
   });
 
-  test("pipelined batches of one agency commit in order across overlapping transactions", async () => {
-    const url = await pgt.fresh();
-    const s = await open(url);
-    const results: Promise<AppendResult | Refusal>[] = [];
-    let pos = 0;
-    for (let round = 0; round < 40; round++) {
-      for (let k = 0; k < 5; k++) {
-        results.push(append(s, batch(1, pos, TRICKY.slice(0, 3))));
-        pos += 3;
+  for (const inFlight of [1, 2]) {
+    test(`pipelined batches of one agency commit in order, ${inFlight} transaction(s) in flight`, async () => {
+      const url = await pgt.fresh();
+      const s = await open(url, 5, new Capture(), inFlight);
+      const results: Promise<AppendResult | Refusal>[] = [];
+      let pos = 0;
+      for (let round = 0; round < 40; round++) {
+        for (let k = 0; k < 5; k++) {
+          results.push(append(s, batch(1, pos, TRICKY.slice(0, 3))));
+          pos += 3;
+        }
+        if (round % 3 === 0) await new Promise((r) => setImmediate(r));
       }
-      if (round % 3 === 0) await new Promise((r) => setImmediate(r));
-    }
-    assert.deepEqual(
-      (await Promise.all(results)).filter((r) => r !== null),
-      [],
-    );
-    assert.equal((await pgt.query(url, "SELECT count(*) FROM bets")).trim(), String(pos));
-    assert.ok(s.commits > 1, "several transactions");
-  });
+      assert.deepEqual(
+        (await Promise.all(results)).filter((r) => r !== null),
+        [],
+      );
+      assert.equal((await pgt.query(url, "SELECT count(*) FROM bets")).trim(), String(pos));
+      assert.ok(s.commits > 1, "several transactions");
+    });
+  }
 
   test("a batch behind or ahead of the database's position is refused, nothing stored", async () => {
     const url = await pgt.fresh();

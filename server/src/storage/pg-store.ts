@@ -47,6 +47,8 @@ export interface PgStoreOptions {
   poolSize?: number;
   /** How long to keep retrying an unreachable database at start-up. */
   retryMs?: number;
+  /** Ingest transactions in flight at once (pg-ingest.ts; default 1). */
+  ingestInFlight?: number;
 }
 
 const START_RETRY_MS = [250, 500, 1000, 2000, 4000];
@@ -76,7 +78,7 @@ export class PgStore implements store.BetStore {
     private readonly opts: PgStoreOptions,
     clientConfig: pg.ClientConfig,
   ) {
-    this.ingest = new PgIngest(pool, health);
+    this.ingest = new PgIngest(pool, health, opts.ingestInFlight);
     this.listener = new PgListener(clientConfig, CHANNEL, health, () => this.onChange?.());
   }
 
