@@ -7,13 +7,15 @@
 # The agencies are the `CLI_ID=N` services of the file (default docker-compose-dev.yaml)
 # whose mode is batch. A missing .data/agency-N.csv is taken from the first source that
 # has it:
-#   1. .data/dataset.zip        the course skeleton's archive, if you put it there
+#   1. .data/dataset.zip        the course's files, carried by the repository as the course
+#                               skeleton carries them
 #   2. $COURSE_DATA, $SHARED_DIR/data or ../shared/data
 #                               a folder with the course's agency-N.csv files
 #   3. synthetic data shaped like the course's (26,936 / 25,518 / 16,014 / 9,238 / 991
 #      bets with 2, 3, 3, 2, 0 winners, repeated), written by the project's generator
 #      inside the client:latest image (so only Docker is needed)
-# Files already in .data/ are never touched. POSIX sh; unzip or python3 for the zip.
+# Files already in .data/ are never touched. POSIX sh; unzip, python3 or Docker's busybox
+# image for the zip.
 set -eu
 
 # Folders given relative to where we were called from stay meaningful after the cd below.
@@ -69,8 +71,11 @@ with zipfile.ZipFile(archive) as z:
             os.replace(os.path.join(out, name + ".tmp"), os.path.join(out, name))
             break
 EOF
+  elif docker run --rm --user "$(id -u):$(id -g)" -v "$(pwd -P)/$DATA:/data" busybox:latest \
+    unzip -o -j -q /data/dataset.zip "agency-$1.csv" "*/agency-$1.csv" -d /data >/dev/null 2>&1; then
+    : # neither unzip nor python3 here, but make docker-compose-up has Docker
   else
-    say "found $zip but neither unzip nor python3 to open it"
+    say "found $zip but neither unzip, python3 nor Docker's busybox image to open it"
     return 1
   fi
   [ -f "$DATA/agency-$1.csv" ]

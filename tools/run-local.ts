@@ -5,9 +5,10 @@
  *   npm run lottery [-- options]          (build, then node dist/tools/run-local.js)
  *
  * Starts the real server and N real agencies as local processes on 127.0.0.1 (the server picks
- * a free port), over generated data (default: the course's 5 agencies of 26,936, 25,518,
- * 16,014, 9,238 and 991 bets with 2, 3, 3, 2 and 0 winners) or over the course's own files when
- * they are in `.data/agency-{N}.csv`. Shows per-agency progress (bars redrawn in place on a
+ * a free port), over the course's own files in `.data/agency-{N}.csv` (unzipped from the
+ * repository's `.data/dataset.zip` when missing) or over generated data (--generate, or any
+ * generator option; shaped by default like the course's 5 agencies of 26,936, 25,518, 16,014,
+ * 9,238 and 991 bets with 2, 3, 3, 2 and 0 winners). Shows per-agency progress (bars redrawn in place on a
  * terminal, periodic plain lines otherwise), then a summary: bets sent, winners and exit status
  * per agency, totals, time and bets/s, and a cross-check of the server's bets.csv against what
  * the agencies report (and, for generated data, against what the generator wrote).
@@ -45,6 +46,7 @@ import {
   planDataset,
 } from "./gen-data.js";
 import { isMain, parseOptions, stopWhenOutputGone, UsageError } from "./lib/cli.js";
+import { unzipMissingAgencyFiles } from "./lib/course-data.js";
 import { bar, int, mb, pct, rate, secs, table } from "./lib/format.js";
 import {
   type AgencyLive,
@@ -62,14 +64,16 @@ export const USAGE = `Usage: npm run lottery -- [options]
 
 Runs the server and N agencies as local processes on 127.0.0.1 and prints a summary.
 
-Data (default: generated, like the course's: ${COURSE_BETS.join(", ")} bets with
-${DEFAULT_WINNERS_PATTERN.join(", ")} winners; or .data/agency-{N}.csv when present there):
-  --agencies N          number of agencies (default 5, or the files found)
+Data (default: the course's files, .data/agency-{N}.csv, unzipped from .data/dataset.zip
+when missing; else, or with any generator option, generated like the course's:
+${COURSE_BETS.join(", ")} bets with ${DEFAULT_WINNERS_PATTERN.join(", ")} winners):
+  --agencies N          number of agencies (default 5, or the files found; more than the
+                        files in .data/: generated data)
   --bets M | M1,M2,..   bets per agency (default: the course's sizes, repeated)
   --winners W | W1,..   winners per agency (default ${DEFAULT_WINNERS_PATTERN.join(",")}, repeated)
   --seed S              generator seed (default 1)
   --data DIR            use DIR/agency-1.csv .. agency-N.csv instead of generating
-  --generate            generate data even if .data/agency-1.csv exists
+  --generate            generate data even if .data/ has the course's files
 Servers (default: one server, bets in bets.csv):
   --replicas N          N server replicas sharing a PostgreSQL database: a throwaway
                         PostgreSQL 15 cluster in the run directory (Debian package
@@ -282,9 +286,19 @@ async function planData(
   if (o.data !== undefined) {
     userDir = resolve(o.data);
     how = `files in ${o.data} (--data)`;
-  } else if (!o.generate && !generating && existsSync(join(".data", "agency-1.csv"))) {
-    userDir = resolve(".data");
-    how = "the files in .data/ (found there automatically; --generate uses synthetic data)";
+  } else if (!o.generate && !generating) {
+    // The course's files: unzipped from .data/dataset.zip when they are not there yet.
+    const unzipped = await unzipMissingAgencyFiles(".data");
+    if (unzipped.length > 0) write(`unzipped ${unzipped.join(", ")} from .data/dataset.zip\n`);
+    // More agencies than files there (--agencies N): generated data, as without files.
+    const have = agencyFiles(".data").length;
+    if (have > 0 && (o.agencies === undefined || have >= o.agencies)) {
+      userDir = resolve(".data");
+      how =
+        unzipped.length > 0
+          ? "the course's files, unzipped from .data/dataset.zip into .data/ (--generate uses synthetic data)"
+          : "the files in .data/ (found there automatically; --generate uses synthetic data)";
+    }
   }
   if (userDir !== null) {
     const files = agencyFiles(userDir, o.agencies);

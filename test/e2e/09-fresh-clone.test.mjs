@@ -3,8 +3,9 @@
 // lottery to the winners 2, 3, 3, 2, 0 (the files it needs are filled in by
 // scripts/agency-data.sh), and the course's exercise-6 steps (`git clean -fd`, write
 // .data/agency-1.csv into the existing folder, `docker build`, `docker compose up -d`)
-// work without the Makefile. The clones live in a temporary folder, away from
-// ../shared, so the synthetic-data path is the one taken unless a test says otherwise.
+// work without the Makefile. The repository carries the course's files as
+// .data/dataset.zip, like the course skeleton; the clones live in a temporary folder, away
+// from ../shared, so the archive is the source unless a test takes it away.
 
 import assert from "node:assert/strict";
 import {
@@ -65,6 +66,18 @@ function dataFiles(clone) {
     .sort();
 }
 
+/** The clone's .data/ holds five files of the course's sizes, owned by the user. */
+function assertCourseSized(clone) {
+  const rows = dataFiles(clone).map(
+    (f) => csvRecords(readFileSync(join(clone, ".data", f), "utf8")).length,
+  );
+  assert.deepEqual(rows, COURSE_ROWS, "the files have the course's sizes");
+  const mine = process.getuid?.();
+  for (const f of dataFiles(clone)) {
+    assert.equal(statSync(join(clone, ".data", f)).uid, mine, `${f} belongs to the user`);
+  }
+}
+
 function make(clone, args, env = {}) {
   return run("make", ["-C", clone, ...args], { env: { ...plainEnv(), ...env }, timeout: 900_000 });
 }
@@ -72,10 +85,11 @@ function make(clone, args, env = {}) {
 dockerSuite(
   "case 9: a plain git clone",
   () => {
-    test("the clone has .data/ and no data files; generar-compose.sh says what is missing", () => {
+    test("the clone has .data/ with the course's archive and no agency files; generar-compose.sh says what is missing", () => {
       const clone = freshClone("layout");
       assert.ok(statSync(join(clone, ".data")).isDirectory(), ".data/ is in the repository");
-      assert.deepEqual(dataFiles(clone), [], "no agency files are committed");
+      assert.ok(statSync(join(clone, ".data/dataset.zip")).isFile(), "with the course's archive");
+      assert.deepEqual(dataFiles(clone), [], "no unzipped agency files are committed");
       const r = run("sh", ["generar-compose.sh", COMPOSE_FILE, "2"], {
         cwd: clone,
         env: plainEnv(),
@@ -150,28 +164,31 @@ dockerSuite(
       const up = make(clone, ["docker-compose-up"]);
       try {
         assert.equal(up.status, 0, `make docker-compose-up failed:\n${up.stdout}\n${up.stderr}`);
-        assert.match(up.stderr, /agency-5\.csv: synthetic, shaped like the course's data/);
+        assert.match(up.stderr, /agency-5\.csv: from \.data\/dataset\.zip/);
+        if (haveCourseData) {
+          for (let i = 1; i <= 5; i++) {
+            const f = `agency-${i}.csv`;
+            assert.ok(
+              readFileSync(join(clone, ".data", f)).equals(readFileSync(join(COURSE_DATA, f))),
+              `${f} is the course's file`,
+            );
+          }
+        }
         await followLottery("case9-fresh-clone-make", COURSE_WINNERS, COURSE_TOTAL, {
           cwd: clone,
           timeout: 600_000,
         });
-        const rows = dataFiles(clone).map(
-          (f) => csvRecords(readFileSync(join(clone, ".data", f), "utf8")).length,
-        );
-        assert.deepEqual(rows, COURSE_ROWS, "the files have the course's sizes");
-        const mine = process.getuid?.();
-        for (const f of dataFiles(clone)) {
-          assert.equal(statSync(join(clone, ".data", f)).uid, mine, `${f} belongs to the user`);
-        }
+        assertCourseSized(clone);
       } finally {
         composeDown(10, clone);
       }
     });
 
-    test("make docker-compose-up with the course's files around uses them", {
+    test("without the archive, make docker-compose-up takes the course's files from a folder", {
       skip: !haveCourseData && `no course files in ${COURSE_DATA}`,
     }, async () => {
       const clone = freshClone("course");
+      rmSync(join(clone, ".data/dataset.zip"));
       const up = make(clone, ["docker-compose-up"], { COURSE_DATA });
       try {
         assert.equal(up.status, 0, `make docker-compose-up failed:\n${up.stdout}\n${up.stderr}`);
@@ -188,6 +205,23 @@ dockerSuite(
           cwd: clone,
           timeout: 600_000,
         });
+      } finally {
+        composeDown(10, clone);
+      }
+    });
+
+    test("with neither the archive nor the course's files: synthetic files shaped like them", async () => {
+      const clone = freshClone("synthetic");
+      rmSync(join(clone, ".data/dataset.zip"));
+      const up = make(clone, ["docker-compose-up"]);
+      try {
+        assert.equal(up.status, 0, `make docker-compose-up failed:\n${up.stdout}\n${up.stderr}`);
+        assert.match(up.stderr, /agency-5\.csv: synthetic, shaped like the course's data/);
+        await followLottery("case9-fresh-clone-synthetic", COURSE_WINNERS, COURSE_TOTAL, {
+          cwd: clone,
+          timeout: 600_000,
+        });
+        assertCourseSized(clone);
       } finally {
         composeDown(10, clone);
       }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -23,6 +23,8 @@ const pgSkip: string | false =
     : `PostgreSQL 15 is not installed (${PG_INITDB}): apt-get install -y postgresql`;
 
 const RUN_LOCAL = resolve(dirname(fileURLToPath(import.meta.url)), "../../tools/run-local.js");
+/** The course's files as the repository carries them. */
+const COURSE_ZIP = resolve(dirname(fileURLToPath(import.meta.url)), "../../../.data/dataset.zip");
 
 interface Outcome {
   code: number | null;
@@ -42,11 +44,15 @@ after(async () => {
 /** Runs run-local with cwd = a fresh directory (no .data/ there); `onStdout` sees output as it comes. */
 function runLocal(
   args: string[],
-  opts: { timeoutMs?: number; onStdout?: (all: string, child: ChildProcess) => void } = {},
+  opts: {
+    timeoutMs?: number;
+    onStdout?: (all: string, child: ChildProcess) => void;
+    cwd?: string;
+  } = {},
 ): Promise<Outcome> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [RUN_LOCAL, ...args], {
-      cwd: root,
+      cwd: opts.cwd ?? root,
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -69,6 +75,8 @@ function runLocal(
     });
   });
 }
+
+const int = (n: number) => n.toLocaleString("en-US");
 
 /** The summary row of an agency (or "total"): its whitespace-separated cells. */
 function summaryRow(stdout: string, first: string): string[] {
@@ -203,6 +211,44 @@ describe("run-local", () => {
       ],
     );
     assert.equal(s.server.exit, "0");
+  });
+
+  it("unzips the course's files from .data/dataset.zip once, then uses them; more agencies: generated", async () => {
+    const dir = join(root, "course-zip");
+    await mkdir(join(dir, ".data"), { recursive: true });
+    await copyFile(COURSE_ZIP, join(dir, ".data/dataset.zip"));
+    const first = await runLocal(["--progress", "none"], { cwd: dir });
+    assert.equal(first.code, 0, `exit ${first.code}\n${first.stdout}\n${first.stderr}`);
+    assert.match(
+      first.stdout,
+      /unzipped agency-1\.csv, agency-2\.csv, agency-3\.csv, agency-4\.csv, agency-5\.csv from \.data\/dataset\.zip/,
+    );
+    assert.match(first.stdout, /data: the course's files, unzipped from \.data\/dataset\.zip/);
+    const course = [
+      [26936, 2],
+      [25518, 3],
+      [16014, 3],
+      [9238, 2],
+      [991, 0],
+    ];
+    course.forEach(([bets, winners], i) => {
+      const row = summaryRow(first.stdout, String(i + 1));
+      assert.deepEqual(row.slice(1, 4), [int(bets!), String(winners), int(bets!)], row.join(" "));
+    });
+    assert.match(first.stdout, /result: OK/);
+
+    const again = await runLocal(["--progress", "none"], { cwd: dir });
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stdout, /unzipped/);
+    assert.match(again.stdout, /data: the files in \.data\//);
+    assert.deepEqual(summaryRow(again.stdout, "total").slice(1, 3), ["78,697", "10"]);
+
+    const more = await runLocal(["--progress", "none", "--agencies", "6", "--window", "64"], {
+      cwd: dir,
+    });
+    assert.equal(more.code, 0, more.stderr);
+    assert.match(more.stdout, /data: synthetic, generated with seed 1/);
+    assert.deepEqual(summaryRow(more.stdout, "6").slice(1, 3), ["26,936", "2"]);
   });
 
   it("fails (exit 1) when an agency's file has invalid rows, and says which", async () => {
