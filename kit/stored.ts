@@ -92,28 +92,11 @@ export interface StoredCounts {
   drawn?: Map<number, number>;
 }
 
-/** Counts the rows and winners per agency in the server's bets.csv (streamed). */
-export async function countStoredBets(path: string): Promise<StoredCounts> {
-  const out: StoredCounts = { rows: 0, perAgency: new Map(), bad: 0 };
-  if (!existsSync(path)) return out;
+type CsvRecord = NonNullable<ReturnType<CsvReader["next"]>>;
+
+/** Streams the CSV records of a file to `take`, in bounded memory. */
+async function scanCsv(path: string, take: (rec: CsvRecord) => void): Promise<void> {
   const reader = new CsvReader();
-  const digits = (buf: Uint8Array, s: number, e: number) => parseDigits(buf, s, e, 9);
-  const take = (rec: NonNullable<ReturnType<CsvReader["next"]>>) => {
-    const agency = rec.fieldCount === 6 ? digits(rec.bufs[0]!, rec.starts[0]!, rec.ends[0]!) : -1;
-    if (agency < 0) {
-      out.bad++;
-      return;
-    }
-    const number = digits(rec.bufs[5]!, rec.starts[5]!, rec.ends[5]!);
-    let c = out.perAgency.get(agency);
-    if (!c) {
-      c = { rows: 0, winners: 0 };
-      out.perAgency.set(agency, c);
-    }
-    c.rows++;
-    if (number === LOTTERY_WINNER_NUMBER) c.winners++;
-    out.rows++;
-  };
   for await (const chunk of createReadStream(path, {
     highWaterMark: 1 << 20,
   }) as AsyncIterable<Buffer>) {
@@ -122,6 +105,40 @@ export async function countStoredBets(path: string): Promise<StoredCounts> {
   }
   const last = reader.end();
   if (last) take(last);
+}
+
+const digits = (rec: CsvRecord, i: number) =>
+  parseDigits(rec.bufs[i]!, rec.starts[i]!, rec.ends[i]!, 9);
+
+/** Counts the rows and winners per agency in the server's bets.csv (streamed). */
+export async function countStoredBets(path: string): Promise<StoredCounts> {
+  const out: StoredCounts = { rows: 0, perAgency: new Map(), bad: 0 };
+  if (!existsSync(path)) return out;
+  await scanCsv(path, (rec) => {
+    const agency = rec.fieldCount === 6 ? digits(rec, 0) : -1;
+    if (agency < 0) {
+      out.bad++;
+      return;
+    }
+    let c = out.perAgency.get(agency);
+    if (!c) {
+      c = { rows: 0, winners: 0 };
+      out.perAgency.set(agency, c);
+    }
+    c.rows++;
+    if (digits(rec, 5) === LOTTERY_WINNER_NUMBER) c.winners++;
+    out.rows++;
+  });
+  return out;
+}
+
+/** Counts the rows (records) of an agency's input file and the winners among them. */
+export async function countAgencyFile(path: string): Promise<{ rows: number; winners: number }> {
+  const out = { rows: 0, winners: 0 };
+  await scanCsv(path, (rec) => {
+    out.rows++;
+    if (rec.fieldCount === 5 && digits(rec, 4) === LOTTERY_WINNER_NUMBER) out.winners++;
+  });
   return out;
 }
 

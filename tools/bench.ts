@@ -37,7 +37,7 @@
  * Not part of the test suite.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { cpus, platform, release, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -46,11 +46,17 @@ import { type PgCluster, pgClusterUnavailable, startPgCluster } from "../kit/pg-
 import { describeExit } from "../kit/proc.js";
 import { checkBuilt } from "../kit/programs.js";
 import { treeCpuMs } from "../kit/stats.js";
-import { countStored } from "../kit/stored.js";
+import { countAgencyFile, countStored } from "../kit/stored.js";
 import { makeCerts, mutualTlsEnv } from "./certs.js";
-import { type DatasetResult, defaultWinners, generateDataset } from "./gen-data.js";
+import {
+  type AgencyFileResult,
+  type DatasetResult,
+  defaultWinners,
+  generateDataset,
+} from "./gen-data.js";
 import { benchChart } from "./lib/chart.js";
 import { isMain, parseOptions, stopWhenOutputGone, UsageError } from "./lib/cli.js";
+import { COURSE_ZIP, unzipAgencyFiles } from "./lib/course-data.js";
 import { loadProfile, renderProfile, summarizeProfile } from "./lib/cpuprofile.js";
 import { int, markdownTable, mb, secs, sig3, table } from "./lib/format.js";
 import { COURSE_BETS, LotteryRun, type SyncMode, THROWAWAY_PG_SETTINGS } from "./lib/lottery.js";
@@ -65,7 +71,7 @@ export interface Scale {
 }
 
 export const SCALES: readonly Scale[] = [
-  { id: "course", label: "course files' size", bets: COURSE_BETS, small: true },
+  { id: "course", label: "the course's files", bets: COURSE_BETS, small: true },
   { id: "5x1M", label: "5 × 1,000,000", bets: Array<number>(5).fill(1_000_000), small: false },
   { id: "50x100k", label: "50 × 100,000", bets: Array<number>(50).fill(100_000), small: false },
   {
@@ -341,8 +347,46 @@ function parseCli(argv: readonly string[]): BenchOptions {
 
 // ------------------------------------------------------------------------------------------
 
+/**
+ * The course scale runs the course's own files, unzipped from the repository's
+ * .data/dataset.zip into the bench's data folder (null without the archive: generated then).
+ */
+async function courseFiles(root: string, generated: string[]): Promise<DatasetResult | null> {
+  if (!existsSync(COURSE_ZIP)) return null;
+  const dir = join(root, "course-files");
+  await mkdir(dir, { recursive: true });
+  if ((await unzipAgencyFiles(COURSE_ZIP, dir)).length > 0) {
+    generated.push(dir);
+    process.stdout.write(`  course: the course's files, unzipped from ${COURSE_ZIP}\n`);
+  }
+  const agencies: AgencyFileResult[] = [];
+  for (let agency = 1; agency <= COURSE_BETS.length; agency++) {
+    const path = join(dir, `agency-${agency}.csv`);
+    if (!existsSync(path)) throw new Error(`${COURSE_ZIP} holds no agency-${agency}.csv`);
+    const { rows, winners } = await countAgencyFile(path);
+    agencies.push({ agency, path, rows, winners, bytes: statSync(path).size });
+  }
+  const sum = (f: (a: AgencyFileResult) => number) => agencies.reduce((n, a) => n + f(a), 0);
+  return {
+    seed: 0,
+    crlf: true,
+    out: dir,
+    agencies,
+    total: {
+      agencies: agencies.length,
+      rows: sum((a) => a.rows),
+      winners: sum((a) => a.winners),
+      bytes: sum((a) => a.bytes),
+    },
+  };
+}
+
 /** Generates (or reuses) the dataset of a scale; a manifest records what a directory holds. */
 async function dataset(root: string, scale: Scale, generated: string[]): Promise<DatasetResult> {
+  if (scale.id === "course") {
+    const course = await courseFiles(root, generated);
+    if (course) return course;
+  }
   const dir = join(root, scale.id);
   const manifest = join(dir, "manifest.json");
   const winners = scale.bets.map((_, i) => defaultWinners(i + 1));

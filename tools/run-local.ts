@@ -46,7 +46,7 @@ import {
   planDataset,
 } from "./gen-data.js";
 import { isMain, parseOptions, stopWhenOutputGone, UsageError } from "./lib/cli.js";
-import { unzipMissingAgencyFiles } from "./lib/course-data.js";
+import { unzipAgencyFiles } from "./lib/course-data.js";
 import { bar, int, mb, pct, rate, secs, table } from "./lib/format.js";
 import {
   type AgencyLive,
@@ -288,7 +288,7 @@ async function planData(
     how = `files in ${o.data} (--data)`;
   } else if (!o.generate && !generating) {
     // The course's files: unzipped from .data/dataset.zip when they are not there yet.
-    const unzipped = await unzipMissingAgencyFiles(".data");
+    const unzipped = await unzipAgencyFiles(join(".data", "dataset.zip"), ".data");
     if (unzipped.length > 0) write(`unzipped ${unzipped.join(", ")} from .data/dataset.zip\n`);
     // More agencies than files there (--agencies N): generated data, as without files.
     const have = agencyFiles(".data").length;

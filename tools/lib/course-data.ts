@@ -1,21 +1,28 @@
 // The course's data set as the repository carries it: `.data/dataset.zip`, like the course
 // skeleton. `npm run lottery` unzips the agency files that are missing, as `make
-// docker-compose-up` does (scripts/agency-data.sh, with unzip or python3); here fflate reads the
-// archive, so Node is all it needs. Files already in the folder are never touched.
+// docker-compose-up` does (scripts/agency-data.sh, with unzip or python3), and the bench's
+// course scale runs them; here fflate reads the archive, so Node is all it needs. Files already
+// in the folder are never touched.
 
 import { existsSync, readFileSync } from "node:fs";
 import { rename, writeFile } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { unzipSync } from "fflate";
+
+/** The repository's archive (dist/tools/lib → the root's .data/). */
+export const COURSE_ZIP = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  "../../../.data/dataset.zip",
+);
 
 const AGENCY_FILE = /^agency-[1-9]\d*\.csv$/;
 
 /**
- * Extracts every agency-N.csv of `dir`/dataset.zip (at any depth in the archive) that `dir`
- * lacks; resolves with the names written, in agency order (none when there is no archive).
+ * Extracts every agency-N.csv of the archive `zip` (at any depth in it) that `dir` lacks;
+ * resolves with the names written, in agency order (none when there is no archive).
  */
-export async function unzipMissingAgencyFiles(dir: string): Promise<string[]> {
-  const zip = join(dir, "dataset.zip");
+export async function unzipAgencyFiles(zip: string, dir: string): Promise<string[]> {
   if (!existsSync(zip)) return [];
   const wanted = (path: string) => {
     const name = basename(path);
