@@ -8,10 +8,10 @@
  * a free port), over the course's own files in `.data/agency-{N}.csv` (unzipped from the
  * repository's `.data/dataset.zip` when missing) or over generated data (--generate, or any
  * generator option; shaped by default like the course's 5 agencies of 26,936, 25,518, 16,014,
- * 9,238 and 991 bets with 2, 3, 3, 2 and 0 winners). Shows per-agency progress (bars redrawn in place on a
- * terminal, periodic plain lines otherwise), then a summary: bets sent, winners and exit status
- * per agency, totals, time and bets/s, and a cross-check of the server's bets.csv against what
- * the agencies report (and, for generated data, against what the generator wrote).
+ * 9,238 and 991 bets with 2, 3, 3, 2 and 0 winners). Shows per-agency progress (bars redrawn in
+ * place on a terminal, periodic plain lines otherwise), then a summary: bets sent, winners and
+ * exit status per agency, totals, time and bets/s, and a cross-check of the server's bets.csv
+ * against what the agencies report and against the bets and winners the files hold.
  *
  * With --replicas N the bets go to PostgreSQL instead of bets.csv: a throwaway PostgreSQL 15
  * cluster is started in the run directory (initdb + pg_ctl; stopped at the end, whatever
@@ -34,7 +34,7 @@ import { performance } from "node:perf_hooks";
 import { type PgCluster, pgClusterUnavailable, startPgCluster } from "../kit/pg-cluster.js";
 import type { ExitInfo, ManagedProcess } from "../kit/proc.js";
 import { checkBuilt } from "../kit/programs.js";
-import { countStored, type StoredCounts } from "../kit/stored.js";
+import { countAgencyFile, countStored, type StoredCounts } from "../kit/stored.js";
 import { makeCerts, mutualTlsEnv } from "./certs.js";
 import {
   COURSE_BETS,
@@ -50,7 +50,6 @@ import { unzipAgencyFiles } from "./lib/course-data.js";
 import { bar, int, mb, pct, rate, secs, table } from "./lib/format.js";
 import {
   type AgencyLive,
-  countLines,
   exitText,
   type LotteryEvent,
   type LotteryResult,
@@ -254,9 +253,9 @@ interface DataPlan {
   /** How the data was chosen, for the header. */
   description: string;
   files: string[];
-  /** Rows per agency: exact for generated data, line counts for the user's files. */
+  /** Rows per agency (CSV records), as generated or read from the files. */
   rows: number[];
-  /** Winners per agency, known for generated data only. */
+  /** Winners per agency (number 7574), as generated or read from the files. */
   winners: (number | null)[];
   generated: DatasetResult | null;
 }
@@ -303,12 +302,13 @@ async function planData(
   if (userDir !== null) {
     const files = agencyFiles(userDir, o.agencies);
     if (files.length === 0) throw new UsageError(`no agency-1.csv in ${userDir}`);
-    const rows = await Promise.all(files.map((f) => countLines(f)));
+    // Read once up front: the progress bars' totals and what each agency must end with.
+    const counts = await Promise.all(files.map((f) => countAgencyFile(f)));
     return {
       description: how,
       files,
-      rows,
-      winners: files.map(() => null),
+      rows: counts.map((c) => c.rows),
+      winners: counts.map((c) => c.winners),
       generated: null,
     };
   }
@@ -627,12 +627,13 @@ function summarize(
       );
     }
     const expWinners = plan.winners[i] ?? null;
-    const expBets = plan.generated ? plan.rows[i]! : null;
+    const expBets = plan.rows[i] ?? null;
+    const source = plan.generated ? "the generator wrote" : "its file holds";
     if (expBets !== null && sent !== null && sent !== expBets) {
-      problems.push(`agency ${a.id}: sent ${int(sent)} bets, the generator wrote ${int(expBets)}`);
+      problems.push(`agency ${a.id}: sent ${int(sent)} bets, ${source} ${int(expBets)}`);
     }
     if (expWinners !== null && a.winners !== null && a.winners !== expWinners) {
-      problems.push(`agency ${a.id}: ${a.winners} winners, the generator wrote ${expWinners}`);
+      problems.push(`agency ${a.id}: ${a.winners} winners, ${source} ${expWinners}`);
     }
     return {
       agency: a.id,
@@ -786,7 +787,7 @@ function renderSummary(s: RunLocalSummary): string {
   rows.push(tot);
   const align = head.map(() => "right" as const);
   let out = `\nSummary (${s.agencies.length} agencies; data: ${s.data})\n`;
-  if (anyExpected) out += "(expected = bets / winners the generator wrote)\n";
+  if (anyExpected) out += "(expected = bets / winners in the agencies' files)\n";
   out += table(rows, align);
   if (hidden > 0) {
     out += `(${hidden} agencies not shown: each exited 0 and its bets and winners agree)\n`;

@@ -233,7 +233,9 @@ describe("run-local", () => {
     ];
     course.forEach(([bets, winners], i) => {
       const row = summaryRow(first.stdout, String(i + 1));
-      assert.deepEqual(row.slice(1, 4), [int(bets!), String(winners), int(bets!)], row.join(" "));
+      // sent, winners, expected "bets / winners" (counted in the files), rows stored
+      const want = [int(bets!), String(winners), int(bets!), "/", String(winners), int(bets!)];
+      assert.deepEqual(row.slice(1, 7), want, row.join(" "));
     });
     assert.match(first.stdout, /result: OK/);
 
@@ -265,10 +267,13 @@ describe("run-local", () => {
     const r = await runLocal(["--data", data, "--progress", "none"]);
     assert.equal(r.code, 1, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /data: files in .*bad-data \(--data\)/);
-    assert.deepEqual(summaryRow(r.stdout, "1").slice(0, 5), ["1", "2", "1", "2", "0"]);
-    assert.deepEqual(summaryRow(r.stdout, "2").slice(0, 5), ["2", "2", "1", "2", "3"]);
+    // agency, sent, winners, expected "bets / winners" (read from the file), rows stored, exit
+    const cells = (id: string) => summaryRow(r.stdout, id).slice(0, 8);
+    assert.deepEqual(cells("1"), ["1", "2", "1", "2", "/", "1", "2", "0"]);
+    assert.deepEqual(cells("2"), ["2", "2", "1", "3", "/", "1", "2", "3"]);
     assert.match(r.stdout, /result: FAILED/);
     assert.match(r.stdout, /agency 2: 1 invalid rows and 0 rejected bets in its file \(exit 3\)/);
+    assert.match(r.stdout, /agency 2: sent 2 bets, its file holds 3/);
     assert.match(r.stdout, /run directory kept: (\S+)/);
     const kept = /run directory kept: (\S+)/.exec(r.stdout)![1]!;
     await rm(kept, { recursive: true, force: true });
