@@ -252,6 +252,8 @@ export function usesPostgres(o: Pick<RunLocalOptions, "replicas" | "database">):
 interface DataPlan {
   /** How the data was chosen, for the header. */
   description: string;
+  /** Said once, under the header: how to choose other data. */
+  hint?: string;
   files: string[];
   /** Rows per agency (CSV records), as generated or read from the files. */
   rows: number[];
@@ -295,8 +297,8 @@ async function planData(
       userDir = resolve(".data");
       how =
         unzipped.length > 0
-          ? "the course's files, unzipped from .data/dataset.zip into .data/ (--generate uses synthetic data)"
-          : "the files in .data/ (found there automatically; --generate uses synthetic data)";
+          ? "the course's files, unzipped from .data/dataset.zip into .data/"
+          : "the files in .data/ (found there automatically)";
     }
   }
   if (userDir !== null) {
@@ -306,6 +308,7 @@ async function planData(
     const counts = await Promise.all(files.map((f) => countAgencyFile(f)));
     return {
       description: how,
+      ...(o.data === undefined ? { hint: "--generate runs synthetic data instead" } : {}),
       files,
       rows: counts.map((c) => c.rows),
       winners: counts.map((c) => c.winners),
@@ -954,7 +957,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       : "";
     write(
       `Quiniela local run: ${plan.files.length} agencies, ${int(totalRows)} bets\n` +
-        `  data: ${plan.description}\n` +
+        `  data: ${plan.description}${plan.hint ? ` (${plan.hint})` : ""}\n` +
         (pgMode
           ? `  servers: ${serversText}; durable commits (fsync on, synchronous_commit on)\n  `
           : `  server writes: ${o.sync}${o.sync === "none" ? " (OS-buffered, not durable)" : " (durable acknowledgements)"}; `) +
