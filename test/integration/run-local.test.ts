@@ -13,6 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_PG_BIN } from "../../kit/pg-cluster.js";
 import { defaultWinners } from "../../tools/gen-data.js";
+import { COURSE_ZIP } from "../../tools/lib/course-data.js";
 import { startTestPg } from "./lib/pg.js";
 
 /** Skipped only where PostgreSQL 15 is missing outside CI; with CI set, a missing one fails. */
@@ -23,8 +24,6 @@ const pgSkip: string | false =
     : `PostgreSQL 15 is not installed (${PG_INITDB}): apt-get install -y postgresql`;
 
 const RUN_LOCAL = resolve(dirname(fileURLToPath(import.meta.url)), "../../tools/run-local.js");
-/** The course's files as the repository carries them. */
-const COURSE_ZIP = resolve(dirname(fileURLToPath(import.meta.url)), "../../../.data/dataset.zip");
 
 interface Outcome {
   code: number | null;
