@@ -29,10 +29,15 @@ export function timestamp(d: Date): string {
   return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
-/** Makes a value safe for the course's log parser: no `|`, no line breaks. */
+/**
+ * Makes a value safe for the course's log parser: no `|`, no line breaks — neither \r and \n
+ * nor the others Python's str.splitlines() and JavaScript's regular expressions split on
+ * (\v, \f, \x1c–\x1e, \x85, U+2028, U+2029).
+ */
 export function sanitize(value: string): string {
-  return value.replace(/[|\r\n]/g, (c) => (c === "|" ? "/" : " "));
+  return value.replace(LOG_UNSAFE, (c) => (c === "|" ? "/" : " "));
 }
+const LOG_UNSAFE = /[|\n\v\f\r\x1c-\x1e\x85\u2028\u2029]/g;
 
 export function formatMessage(action: string, result: Result, fields?: Fields): string {
   let line = `action: ${action} | result: ${result}`;

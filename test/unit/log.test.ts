@@ -125,6 +125,8 @@ describe("sanitising", () => {
   it("values with | or line breaks cannot break the line or the fields", () => {
     assert.equal(sanitize("a|b"), "a/b");
     assert.equal(sanitize("a\nb\r\nc\rd"), "a b  c d");
+    // every other line break of Python's splitlines() (and U+2028/9 for JavaScript's `.`)
+    assert.equal(sanitize("a\vb\fc\x1cd\x1de\x1ef\x85g\u2028h\u2029i"), "a b c d e f g h i");
     const msg = formatMessage("receive_message", "success", { msg: "x | result: fail\nINJECTED" });
     assert.equal(msg, "action: receive_message | result: success | msg: x / result: fail INJECTED");
     const line = formatLine("INFO", msg);
@@ -151,7 +153,11 @@ describe("sanitising", () => {
           const fields: Fields = Object.fromEntries(pairs);
           const line = formatLine(level, formatMessage(action, result, fields));
           assert.equal(line.at(-1), "\n");
-          assert.ok(!/[\r\n]/.test(line.slice(0, -1)), "a single line");
+          assert.equal(
+            line.slice(0, -1).split(/\r\n|[\n\v\f\r\x1c-\x1e\x85\u2028\u2029]/).length,
+            1,
+            "a single line, as Python's splitlines() sees it",
+          );
           const p = courseParse(line.slice(0, -1));
           assert.equal(p.level, level);
           assert.equal(p.action, action);
