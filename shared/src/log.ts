@@ -37,6 +37,7 @@ export function timestamp(d: Date): string {
 export function sanitize(value: string): string {
   return value.replace(LOG_UNSAFE, (c) => (c === "|" ? "/" : " "));
 }
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these control characters are line breaks to remove
 const LOG_UNSAFE = /[|\n\v\f\r\x1c-\x1e\x85\u2028\u2029]/g;
 
 export function formatMessage(action: string, result: Result, fields?: Fields): string {

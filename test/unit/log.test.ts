@@ -154,6 +154,7 @@ describe("sanitising", () => {
           const line = formatLine(level, formatMessage(action, result, fields));
           assert.equal(line.at(-1), "\n");
           assert.equal(
+            // biome-ignore lint/suspicious/noControlCharactersInRegex: the line breaks of Python's splitlines()
             line.slice(0, -1).split(/\r\n|[\n\v\f\r\x1c-\x1e\x85\u2028\u2029]/).length,
             1,
             "a single line, as Python's splitlines() sees it",
