@@ -51,6 +51,7 @@ import { makeCerts, mutualTlsEnv } from "./certs.js";
 import {
   type AgencyFileResult,
   type DatasetResult,
+  datasetTotal,
   defaultWinners,
   generateDataset,
 } from "./gen-data.js";
@@ -366,19 +367,7 @@ async function courseFiles(root: string, generated: string[]): Promise<DatasetRe
     const { rows, winners } = await countAgencyFile(path);
     agencies.push({ agency, path, rows, winners, bytes: statSync(path).size });
   }
-  const sum = (f: (a: AgencyFileResult) => number) => agencies.reduce((n, a) => n + f(a), 0);
-  return {
-    seed: 0,
-    crlf: true,
-    out: dir,
-    agencies,
-    total: {
-      agencies: agencies.length,
-      rows: sum((a) => a.rows),
-      winners: sum((a) => a.winners),
-      bytes: sum((a) => a.bytes),
-    },
-  };
+  return { seed: 0, crlf: true, out: dir, agencies, total: datasetTotal(agencies) };
 }
 
 /** Generates (or reuses) the dataset of a scale; a manifest records what a directory holds. */

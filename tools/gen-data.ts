@@ -517,12 +517,17 @@ export async function generateDataset(o: DatasetOptions): Promise<DatasetResult>
     crlf: o.crlf ?? false,
     out: o.out,
     agencies: results,
-    total: {
-      agencies: results.length,
-      rows: results.reduce((s, r) => s + r.rows, 0),
-      winners: results.reduce((s, r) => s + r.winners, 0),
-      bytes: results.reduce((s, r) => s + r.bytes, 0),
-    },
+    total: datasetTotal(results),
+  };
+}
+
+/** The sums over a dataset's agency files. */
+export function datasetTotal(agencies: readonly AgencyFileResult[]): DatasetResult["total"] {
+  return {
+    agencies: agencies.length,
+    rows: agencies.reduce((s, r) => s + r.rows, 0),
+    winners: agencies.reduce((s, r) => s + r.winners, 0),
+    bytes: agencies.reduce((s, r) => s + r.bytes, 0),
   };
 }
 

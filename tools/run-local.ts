@@ -258,7 +258,7 @@ interface DataPlan {
   /** Rows per agency (CSV records), as generated or read from the files. */
   rows: number[];
   /** Winners per agency (number 7574), as generated or read from the files. */
-  winners: (number | null)[];
+  winners: number[];
   generated: DatasetResult | null;
 }
 

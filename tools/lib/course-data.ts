@@ -1,6 +1,6 @@
 // The course's data set as the repository carries it: `.data/dataset.zip`, like the course
 // skeleton. `npm run lottery` unzips the agency files that are missing, as `make
-// docker-compose-up` does (scripts/agency-data.sh, with unzip or python3), and the bench's
+// docker-compose-up` does (scripts/agency-data.sh: unzip, python3 or busybox), and the bench's
 // course scale runs them; here fflate reads the archive, so Node is all it needs. Files already
 // in the folder are never touched.
 

@@ -26,7 +26,6 @@
 //   The load generator logs the same lines with `client_id: N` appended (its own lines, `config`
 //   and the final `agencias`, have no numeric client_id).
 
-import { createReadStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -643,19 +642,4 @@ export function exitText(e: ExitInfo): string {
 function num(v: string | undefined): number {
   const n = Number(v);
   return Number.isFinite(n) ? n : 0;
-}
-
-/** Counts the lines of a file (an estimate of its rows, for progress bars). */
-export async function countLines(path: string): Promise<number> {
-  let lines = 0;
-  let lastByte = 0x0a;
-  let bytes = 0;
-  for await (const chunk of createReadStream(path, {
-    highWaterMark: 1 << 20,
-  }) as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++;
-    if (chunk.length > 0) lastByte = chunk[chunk.length - 1]!;
-    bytes += chunk.length;
-  }
-  return bytes > 0 && lastByte !== 0x0a ? lines + 1 : lines;
 }
